@@ -1,0 +1,67 @@
+// The catalogue of every stable code Pulse emits: rejection reason codes for data (heartbeats,
+// tokens, signed identity messages) and error codes for operations (config, storage, chain, API).
+// docs/errors.md lists exactly these codes; test/docs-errors.test.ts keeps the two in sync.
+// Codes are stable API: never rename or reuse one, only add.
+
+export type CodeInfo = { readonly area: string; readonly summary: string };
+
+const heartbeat = {
+  HB_TRUNCATED: { area: 'heartbeat', summary: 'Payload ends before the field the header announces (shorter than 55 bytes, or shorter than 119 + 10·n).' },
+  HB_BAD_LENGTH: { area: 'heartbeat', summary: 'Payload is longer than 119 + 10·n bytes (trailing bytes are not allowed).' },
+  HB_BAD_VERSION: { area: 'heartbeat', summary: 'Byte 0 (version) is not 0x01.' },
+  HB_BAD_TYPE: { area: 'heartbeat', summary: 'Byte 1 (message type) is not 0x01 (heartbeat).' },
+  HB_TOO_MANY_METRICS: { area: 'heartbeat', summary: 'Metric count n (byte 54) is greater than 16.' },
+  HB_METRICS_UNORDERED: { area: 'heartbeat', summary: 'Metric ids are not strictly increasing.' },
+  HB_BAD_SEQ: { area: 'heartbeat', summary: 'Sequence number is 0; seq starts at 1.' },
+  HB_WEAK_KEY: { area: 'heartbeat', summary: 'The public key is not a canonical encoding of a prime-order point (small-order, mixed-order or non-canonical); refused before any signature check.' },
+  HB_NON_CANONICAL_SIGNATURE: { area: 'heartbeat', summary: 'Signature scalar S is not below the group order L, or R is not a canonical prime-order point (RFC 8032 §5.1.7 strict).' },
+  HB_BAD_SIGNATURE: { area: 'heartbeat', summary: 'Ed25519 signature does not verify over DOMAIN || body.' },
+  HB_WRONG_NETWORK: { area: 'heartbeat', summary: 'Network id in the payload differs from the network the receiver serves.' },
+  HB_TOPIC_MISMATCH: { area: 'heartbeat', summary: 'The MQTT topic is not devices/<deviceId>/heartbeat for the key inside the payload, or not the authenticated device.' },
+  HB_CLOCK_SKEW: { area: 'heartbeat', summary: 'Timestamp is further than the skew window (default 30 s) from the receive time.' },
+  HB_DUPLICATE: { area: 'heartbeat', summary: 'Same device and seq with identical bytes was already accepted; harmless, not credited twice.' },
+  HB_EQUIVOCATION: { area: 'heartbeat', summary: 'Same device and seq as an accepted heartbeat but different bytes: the device signed two messages for one seq.' },
+  HB_REPLAY: { area: 'heartbeat', summary: 'Seq is lower than the highest seq already accepted for the device.' },
+  HB_UNKNOWN_DEVICE: { area: 'heartbeat', summary: 'No registered device has this public key.' },
+  HB_REVOKED_DEVICE: { area: 'heartbeat', summary: 'The device is registered but revoked (or its key was rotated away).' },
+  HB_OVERSIZED: { area: 'heartbeat', summary: 'MQTT payload is larger than the broker limit (default 1 KiB).' },
+  HB_RATE_LIMITED: { area: 'heartbeat', summary: "Device exceeded its publish rate (token bucket)." },
+} as const satisfies Record<string, CodeInfo>;
+
+const token = {
+  TOKEN_BAD_ENCODING: { area: 'connect', summary: 'Password is not exactly 144 lowercase hex characters.' },
+  TOKEN_BAD_CLIENT_ID: { area: 'connect', summary: 'Client id / username is not a 64-character lowercase hex device id, or they differ.' },
+  TOKEN_WEAK_KEY: { area: 'connect', summary: 'The device id is not a canonical prime-order public key.' },
+  TOKEN_NON_CANONICAL_SIGNATURE: { area: 'connect', summary: 'Token signature S ≥ L or non-canonical R.' },
+  TOKEN_BAD_SIGNATURE: { area: 'connect', summary: 'Token signature does not verify for this device and network.' },
+  TOKEN_CLOCK_SKEW: { area: 'connect', summary: "Token timestamp is outside the skew window of the broker's clock." },
+  TOKEN_STALE: { area: 'connect', summary: 'Token timestamp is not newer than the last token accepted for the device (replayed token).' },
+  TOKEN_UNKNOWN_DEVICE: { area: 'connect', summary: 'The device is not registered.' },
+  TOKEN_REVOKED_DEVICE: { area: 'connect', summary: 'The device is registered but not active.' },
+} as const satisfies Record<string, CodeInfo>;
+
+const identity = {
+  MSG_TRUNCATED: { area: 'identity', summary: 'Signed identity message is shorter than its type requires.' },
+  MSG_BAD_LENGTH: { area: 'identity', summary: 'Signed identity message is longer than its type requires.' },
+  MSG_BAD_VERSION: { area: 'identity', summary: 'Version byte is not 0x01.' },
+  MSG_BAD_TYPE: { area: 'identity', summary: 'Type byte is not the expected message type.' },
+  MSG_WEAK_KEY: { area: 'identity', summary: 'A public key in the message is not a canonical prime-order point.' },
+  MSG_NON_CANONICAL_SIGNATURE: { area: 'identity', summary: 'Signature S ≥ L or non-canonical R.' },
+  MSG_BAD_SIGNATURE: { area: 'identity', summary: 'Signature does not verify for the signer the message names.' },
+  MSG_WRONG_NETWORK: { area: 'identity', summary: 'Network id differs from the receiving network.' },
+  MSG_BAD_FIELD: { area: 'identity', summary: 'A field is out of range (e.g. a zero owner address or an empty model).' },
+} as const satisfies Record<string, CodeInfo>;
+
+const operational = {
+  CLI_USAGE: { area: 'cli', summary: 'Wrong command-line arguments; the message says which.' },
+  CLI_INPUT: { area: 'cli', summary: 'A file or value given on the command line could not be read or parsed.' },
+  CONFIG_INVALID: { area: 'config', summary: 'A configuration key has an invalid value; the message names the key and its environment variable.' },
+  PORT_IN_USE: { area: 'service', summary: 'A listener could not bind because the port is taken; the message names the flag to change it.' },
+} as const satisfies Record<string, CodeInfo>;
+
+export const ERROR_CODES = Object.freeze({ ...heartbeat, ...token, ...identity, ...operational });
+
+export type HeartbeatCode = keyof typeof heartbeat;
+export type TokenCode = keyof typeof token;
+export type IdentityCode = keyof typeof identity;
+export type ErrorCode = keyof typeof ERROR_CODES;
