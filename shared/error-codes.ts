@@ -12,9 +12,9 @@ const heartbeat = {
   HB_BAD_TYPE: { area: 'heartbeat', summary: 'Byte 1 (message type) is not 0x01 (heartbeat).' },
   HB_TOO_MANY_METRICS: { area: 'heartbeat', summary: 'Metric count n (byte 54) is greater than 16.' },
   HB_METRICS_UNORDERED: { area: 'heartbeat', summary: 'Metric ids are not strictly increasing.' },
-  HB_BAD_SEQ: { area: 'heartbeat', summary: 'Sequence number is 0; seq starts at 1.' },
+  HB_BAD_SEQ: { area: 'heartbeat', summary: 'Sequence number is 0 or above 2^63 − 1; seq starts at 1.' },
   HB_WEAK_KEY: { area: 'heartbeat', summary: 'The public key is not a canonical encoding of a prime-order point (small-order, mixed-order or non-canonical); refused before any signature check.' },
-  HB_NON_CANONICAL_SIGNATURE: { area: 'heartbeat', summary: 'Signature scalar S is not below the group order L, or R is not a canonical prime-order point (RFC 8032 §5.1.7 strict).' },
+  HB_NON_CANONICAL_SIGNATURE: { area: 'heartbeat', summary: 'Signature scalar S is not below the group order L (RFC 8032 §5.1.7 strict). A non-canonical or torsioned R is HB_BAD_SIGNATURE.' },
   HB_BAD_SIGNATURE: { area: 'heartbeat', summary: 'Ed25519 signature does not verify over DOMAIN || body.' },
   HB_WRONG_NETWORK: { area: 'heartbeat', summary: 'Network id in the payload differs from the network the receiver serves.' },
   HB_TOPIC_MISMATCH: { area: 'heartbeat', summary: 'The MQTT topic is not devices/<deviceId>/heartbeat for the key inside the payload, or not the authenticated device.' },
@@ -32,7 +32,7 @@ const token = {
   TOKEN_BAD_ENCODING: { area: 'connect', summary: 'Password is not exactly 144 lowercase hex characters.' },
   TOKEN_BAD_CLIENT_ID: { area: 'connect', summary: 'Client id / username is not a 64-character lowercase hex device id, or they differ.' },
   TOKEN_WEAK_KEY: { area: 'connect', summary: 'The device id is not a canonical prime-order public key.' },
-  TOKEN_NON_CANONICAL_SIGNATURE: { area: 'connect', summary: 'Token signature S ≥ L or non-canonical R.' },
+  TOKEN_NON_CANONICAL_SIGNATURE: { area: 'connect', summary: 'Token signature scalar S is not below L (a bad R is TOKEN_BAD_SIGNATURE).' },
   TOKEN_BAD_SIGNATURE: { area: 'connect', summary: 'Token signature does not verify for this device and network.' },
   TOKEN_CLOCK_SKEW: { area: 'connect', summary: "Token timestamp is outside the skew window of the broker's clock." },
   TOKEN_STALE: { area: 'connect', summary: 'Token timestamp is not newer than the last token accepted for the device (replayed token).' },
@@ -46,10 +46,10 @@ const identity = {
   MSG_BAD_VERSION: { area: 'identity', summary: 'Version byte is not 0x01.' },
   MSG_BAD_TYPE: { area: 'identity', summary: 'Type byte is not the expected message type.' },
   MSG_WEAK_KEY: { area: 'identity', summary: 'A public key in the message is not a canonical prime-order point.' },
-  MSG_NON_CANONICAL_SIGNATURE: { area: 'identity', summary: 'Signature S ≥ L or non-canonical R.' },
+  MSG_NON_CANONICAL_SIGNATURE: { area: 'identity', summary: 'Signature scalar S is not below L (a bad R is MSG_BAD_SIGNATURE).' },
   MSG_BAD_SIGNATURE: { area: 'identity', summary: 'Signature does not verify for the signer the message names.' },
   MSG_WRONG_NETWORK: { area: 'identity', summary: 'Network id differs from the receiving network.' },
-  MSG_BAD_FIELD: { area: 'identity', summary: 'A field is out of range (e.g. a zero owner address or an empty model).' },
+  MSG_BAD_FIELD: { area: 'identity', summary: 'A field is out of range (a zero owner address, an empty model, text over 64 bytes or not UTF-8).' },
 } as const satisfies Record<string, CodeInfo>;
 
 const operational = {
@@ -59,7 +59,12 @@ const operational = {
   PORT_IN_USE: { area: 'service', summary: 'A listener could not bind because the port is taken; the message names the flag to change it.' },
 } as const satisfies Record<string, CodeInfo>;
 
-export const ERROR_CODES = Object.freeze({ ...heartbeat, ...token, ...identity, ...operational });
+const busMemory = {
+  BUS_CLOSED: { area: 'bus', summary: 'Publish or consume on a bus (or publisher) that was closed.' },
+  BUS_FULL: { area: 'bus', summary: 'The in-memory bus holds its maximum number of messages; the publish is refused so the device retries.' },
+} as const satisfies Record<string, CodeInfo>;
+
+export const ERROR_CODES = Object.freeze({ ...heartbeat, ...token, ...identity, ...operational, ...busMemory });
 
 export type HeartbeatCode = keyof typeof heartbeat;
 export type TokenCode = keyof typeof token;
