@@ -71,8 +71,9 @@ export function verifyConnectToken(creds: ConnectCredentials, ctx: TokenContext)
   const token = fromHex(pw);
   if (token === undefined) return err('TOKEN_BAD_ENCODING', 'password must be lowercase hex');
   const timestamp = view(token).getBigUint64(0, false);
-  const drift = timestamp - BigInt(ctx.now);
-  if ((drift < 0n ? -drift : drift) > BigInt(ctx.skewMs)) return err('TOKEN_CLOCK_SKEW', `token time is ${drift} ms from the broker clock (window ±${ctx.skewMs} ms)`);
+  // Math.floor: BigInt() throws on a fractional number, and a receiver clock may be one.
+  const drift = timestamp - BigInt(Math.floor(ctx.now));
+  if ((drift < 0n ? -drift : drift) > BigInt(Math.floor(ctx.skewMs))) return err('TOKEN_CLOCK_SKEW', `token time is ${drift} ms from the broker clock (window ±${ctx.skewMs} ms)`);
   if (ctx.lastAcceptedTimestamp !== undefined && timestamp <= ctx.lastAcceptedTimestamp)
     return err('TOKEN_STALE', 'token is not newer than the last one accepted for this device');
   const check = ctx.verifier.verify(token.subarray(8), connectTokenSigningInput(ctx.networkId, publicKey, timestamp), publicKey);

@@ -208,7 +208,8 @@ export function verifyHeartbeat(bytes: Uint8Array, ctx: HeartbeatContext): Resul
 
 /** The skew rule (docs/protocol.md §Replay and time rules): |timestamp − receivedAt| ≤ skew. */
 export function withinSkew(timestamp: bigint, receivedAtMs: number, skewMs: number): boolean {
-  const diff = timestamp - BigInt(receivedAtMs);
+  // Math.floor: BigInt() throws on a fractional number (e.g. a clock read from performance).
+  const diff = timestamp - BigInt(Math.floor(receivedAtMs));
   const abs = diff < 0n ? -diff : diff;
-  return abs <= BigInt(skewMs);
+  return abs <= BigInt(Math.floor(skewMs));
 }

@@ -25,6 +25,7 @@ type MessageSpec<S extends FieldSpec> = {
 };
 
 const MAX_TEXT = 64;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function kindLength(kind: Kind, value: unknown): number {
   switch (kind) {
@@ -98,6 +99,9 @@ export function encodeIdentityBody<S extends FieldSpec>(spec: MessageSpec<S>, va
         break;
       }
       case 'text': {
+        // A lone surrogate would be silently replaced by U+FFFD, so the signed bytes would not be
+        // the text the caller passed: refuse it instead.
+        if (LONE_SURROGATE.test(value as string)) throw new RangeError(`${spec.name}.${name} is not well-formed Unicode`);
         const bytes = new TextEncoder().encode(value as string);
         if (bytes.length < 1 || bytes.length > MAX_TEXT) throw new RangeError(`${spec.name}.${name} must be 1…${MAX_TEXT} UTF-8 bytes`);
         out[off] = bytes.length;
@@ -145,8 +149,12 @@ export function verifyIdentity<S extends FieldSpec>(
       case 'address': values[name] = bytes.slice(off, off + size); break;
       case 'text': {
         if (size === 1) return err('MSG_BAD_FIELD', `${spec.name}.${name} is empty`);
+        // The encoder refuses text longer than MAX_TEXT, so the decoder must too: otherwise a message
+        // no conforming signer can produce would be accepted.
+        if (size - 1 > MAX_TEXT) return err('MSG_BAD_FIELD', `${spec.name}.${name} is ${size - 1} bytes, at most ${MAX_TEXT}`);
         try {
-          values[name] = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(off + 1, off + size));
+          // ignoreBOM: a leading U+FEFF is part of the signed text and must survive the round trip.
+          values[name] = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes.subarray(off + 1, off + size));
         } catch {
           return err('MSG_BAD_FIELD', `${spec.name}.${name} is not valid UTF-8`);
         }
