@@ -64,7 +64,31 @@ const busMemory = {
   BUS_FULL: { area: 'bus', summary: 'The in-memory bus holds its maximum number of messages; the publish is refused so the device retries.' },
 } as const satisfies Record<string, CodeInfo>;
 
-export const ERROR_CODES = Object.freeze({ ...heartbeat, ...token, ...identity, ...operational, ...busMemory });
+const oracleStore = {
+  STORE_UNAVAILABLE: { area: 'storage', summary: 'The database could not be reached or the connection broke; the operation can be retried.' },
+  MIGRATION_CHANGED: { area: 'storage', summary: 'An already applied migration file was edited (checksum differs); migrations are forward-only, add a new file instead.' },
+  MIGRATION_FAILED: { area: 'storage', summary: 'A migration failed and was rolled back; the message names the file and the database error.' },
+  STORE_SETTINGS_MISMATCH: { area: 'storage', summary: 'A setting fixed when the database was created (e.g. the slot interval) differs from the configured one.' },
+  INGEST_BAD_ENVELOPE: { area: 'ingest', summary: 'A bus message has no valid device id, seq or receive time (a broker bug or a foreign publisher); recorded and terminated.' },
+} as const satisfies Record<string, CodeInfo>;
+
+const registry = {
+  REG_BAD_INPUT: { area: 'registry', summary: 'A registry request field is missing or malformed (device id, owner address, key, model or name); the message names it.' },
+  REG_WEAK_KEY: { area: 'registry', summary: 'A device or maker key is not a canonical prime-order Ed25519 point (small-order, mixed-order or non-canonical).' },
+  REG_DEVICE_EXISTS: { area: 'registry', summary: 'A device (or a key) with this id is already registered.' },
+  REG_UNKNOWN_DEVICE: { area: 'registry', summary: 'No registered device has this id or key.' },
+  REG_UNKNOWN_MAKER: { area: 'registry', summary: 'The maker key is not a registered (trusted) maker.' },
+  REG_DEVICE_REVOKED: { area: 'registry', summary: 'The device is revoked; it cannot be transferred, rotated or re-onboarded.' },
+  REG_STALE_NONCE: { area: 'registry', summary: 'The signed message nonce is not greater than the last one the device used (a replayed transfer, binding or rotation).' },
+  REG_NOT_CURRENT_KEY: { area: 'registry', summary: 'The message is signed by a key that is not the device\'s current key.' },
+  API_UNAUTHORIZED: { area: 'api', summary: 'The request needs the operator token (Authorization: Bearer <token>) and did not carry a valid one.' },
+  API_NOT_FOUND: { area: 'api', summary: 'No route matches the method and path.' },
+  API_BAD_REQUEST: { area: 'api', summary: 'The request body is not valid JSON or lacks a required field.' },
+  API_PAYLOAD_TOO_LARGE: { area: 'api', summary: 'The request body exceeds the API limit (64 KiB).' },
+  API_INTERNAL: { area: 'api', summary: 'An unexpected server error; details are in the oracle log.' },
+} as const satisfies Record<string, CodeInfo>;
+
+export const ERROR_CODES = Object.freeze({ ...heartbeat, ...token, ...identity, ...operational, ...busMemory, ...oracleStore, ...registry });
 
 export type HeartbeatCode = keyof typeof heartbeat;
 export type TokenCode = keyof typeof token;

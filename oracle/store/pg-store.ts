@@ -1,0 +1,90 @@
+// Store on PostgreSQL (or TimescaleDB) through node-postgres. node-postgres cannot pipeline, so the
+// code above batches with UNNEST (../../shared/DESIGN.md §Performance anchors).
+import pg from 'pg';
+import type { Row, Sql, Store } from './store.ts';
+import { PulseError } from '../../shared/errors.ts';
+
+export type PgStoreOptions = { readonly url: string; readonly maxConnections?: number; readonly applicationName?: string };
+
+function wrap(client: pg.ClientBase): Sql {
+  return {
+    query: async <R extends Row>(text: string, params: readonly unknown[] = []) => (await client.query<R>(text, params as unknown[])).rows,
+    exec: async (script: string) => {
+      // No parameters: node-postgres uses the simple query protocol, which allows several statements.
+      await client.query(script);
+    },
+  };
+}
+
+export class PgStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly pool: pg.Pool;
+
+  constructor(options: PgStoreOptions) {
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.maxConnections ?? 10,
+      application_name: options.applicationName ?? 'pulse-oracle',
+    });
+    // An idle client losing its connection must not crash the process; the next query reconnects.
+    this.pool.on('error', () => undefined);
+  }
+
+  async query<R extends Row = Row>(text: string, params: readonly unknown[] = []): Promise<R[]> {
+    try {
+      return (await this.pool.query<R>(text, params as unknown[])).rows;
+    } catch (e) {
+      throw storeError(e);
+    }
+  }
+
+  async exec(script: string): Promise<void> {
+    await this.session((conn) => conn.exec(script));
+  }
+
+  async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+    return this.withClient(async (client) => {
+      await client.query('BEGIN');
+      try {
+        const out = await fn(wrap(client));
+        await client.query('COMMIT');
+        return out;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      }
+    });
+  }
+
+  async session<T>(fn: (conn: Sql) => Promise<T>): Promise<T> {
+    return this.withClient((client) => fn(wrap(client)));
+  }
+
+  private async withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      throw storeError(e);
+    }
+    let broken: Error | undefined;
+    try {
+      return await fn(client);
+    } catch (e) {
+      // A connection-level failure means the client must not go back to the pool.
+      if (e instanceof Error && !('code' in e)) broken = e;
+      throw e;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+function storeError(e: unknown): unknown {
+  if (e instanceof Error && 'code' in e && typeof (e as { code: unknown }).code === 'string') return e; // a PostgreSQL error: keep its SQLSTATE
+  return new PulseError('STORE_UNAVAILABLE', `PostgreSQL: ${(e as Error).message}`, { cause: e });
+}

@@ -1,0 +1,78 @@
+// Migrations: forward-only, recorded, checksummed, serialized by an advisory lock; the schema's
+// CHECK constraints hold on both PostgreSQL and PGlite.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { needs } from './support/services.ts';
+import { backends, postgresBackend } from '../oracle/store/testing.ts';
+import { loadMigrations, migrate } from '../oracle/store/migrate.ts';
+import { PgStore } from '../oracle/store/pg-store.ts';
+import type { Store } from '../oracle/store/store.ts';
+import { isPulseError } from '../shared/errors.ts';
+
+const pgOk = await needs('postgres');
+
+for (const backend of backends(pgOk)) {
+  describe(`migrations on ${backend.name}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    beforeAll(async () => {
+      ({ store, cleanup } = await backend.open({ migrate: false }));
+    });
+    afterAll(async () => cleanup());
+
+    it('applies every file once, records it, and is a no-op the second time', async () => {
+      const files = loadMigrations();
+      const first = await migrate(store);
+      expect(first.applied).toEqual(files.map((f) => f.name));
+      const second = await migrate(store);
+      expect(second.applied).toEqual([]);
+      expect(second.alreadyApplied).toBe(files.length);
+      const rows = await store.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+      expect(rows.map((r) => r.version)).toEqual(files.map((f) => f.version));
+      const mode = await store.query<{ value: string }>("SELECT value FROM oracle_settings WHERE key = 'storage_mode'");
+      expect(mode[0]?.value).toBe('plain'); // no TimescaleDB on these machines (docs/storage.md)
+    });
+
+    it('refuses an edited, already applied migration', async () => {
+      const files = loadMigrations().map((m, i) => (i === 0 ? { ...m, checksum: 'f'.repeat(64) } : m));
+      await expect(migrate(store, files)).rejects.toSatisfy((e: unknown) => isPulseError(e, 'MIGRATION_CHANGED'));
+    });
+
+    it('rolls back a failing migration completely', async () => {
+      const files = [...loadMigrations(), { version: 99, name: '099_broken.sql', sql: 'CREATE TABLE half_done (a int); SELECT 1/0;', checksum: 'a'.repeat(64) }];
+      await expect(migrate(store, files)).rejects.toSatisfy((e: unknown) => isPulseError(e, 'MIGRATION_FAILED'));
+      const t = await store.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'half_done'");
+      expect(t).toHaveLength(0);
+      const v = await store.query('SELECT 1 FROM schema_migrations WHERE version = 99');
+      expect(v).toHaveLength(0);
+    });
+
+    it('enforces invariants with CHECK constraints', async () => {
+      const id = 'ab'.repeat(32);
+      await expect(store.query("INSERT INTO devices (device_id, registered_via) VALUES ('NOT-HEX', 'operator')")).rejects.toThrow();
+      await expect(store.query('INSERT INTO devices (device_id, registered_via, owner) VALUES ($1, $2, $3)', [id, 'operator', new Uint8Array(20)])).rejects.toThrow();
+      await expect(store.query("INSERT INTO devices (device_id, registered_via) VALUES ($1, 'onboarding')", [id])).rejects.toThrow(); // onboarding needs maker, model, owner
+      await store.query("INSERT INTO devices (device_id, registered_via) VALUES ($1, 'operator')", [id]);
+      await expect(store.query("UPDATE devices SET status = 'gone' WHERE device_id = $1", [id])).rejects.toThrow();
+      await expect(store.query('UPDATE devices SET owner_nonce = $2 WHERE device_id = $1', [id, (1n << 64n).toString()])).rejects.toThrow();
+      await store.query('UPDATE devices SET owner_nonce = $2 WHERE device_id = $1', [id, ((1n << 64n) - 1n).toString()]);
+      await expect(store.query("INSERT INTO rejections (reason, detail, raw, raw_length, received_at) VALUES ('bad reason', '', '\\x'::bytea, 0, 0)")).rejects.toThrow();
+      await expect(store.query('INSERT INTO slot_metric_sums (device_id, slot, metric_id, total) VALUES ($1, 1, 70000, 1)', [id])).rejects.toThrow();
+    });
+  });
+}
+
+describe.skipIf(!pgOk)('migrations race on PostgreSQL', () => {
+  it('two runners at once: the advisory lock lets exactly one apply each file', async () => {
+    const { store, url, cleanup } = await postgresBackend.open({ migrate: false });
+    const other = new PgStore({ url: url! });
+    try {
+      const [a, b] = await Promise.all([migrate(store), migrate(other)]);
+      const total = loadMigrations().length;
+      expect(a.applied.length + b.applied.length).toBe(total);
+      expect([a.applied.length, b.applied.length].sort()).toEqual([0, total]);
+    } finally {
+      await other.close();
+      await cleanup();
+    }
+  });
+});
