@@ -88,9 +88,30 @@ const registry = {
   API_INTERNAL: { area: 'api', summary: 'An unexpected server error; details are in the oracle log.' },
 } as const satisfies Record<string, CodeInfo>;
 
-export const ERROR_CODES = Object.freeze({ ...heartbeat, ...token, ...identity, ...operational, ...busMemory, ...oracleStore, ...registry });
+// Reward reason codes (docs/rewards.md §Reason codes): attached to every device that earns less than
+// the maximum for an epoch, and to every part of the emission that is not allocated.
+const reward = {
+  LOW_UPTIME: { area: 'reward', summary: 'Credited uptime (slots with an accepted heartbeat ÷ slots in the epoch) is below the minimum; the device earns nothing this epoch.' },
+  PARTIAL_UPTIME: { area: 'reward', summary: 'Eligible, but some slots of the epoch hold no accepted heartbeat, so the availability share is smaller than for full uptime.' },
+  METRIC_CAPPED: { area: 'reward', summary: 'A metric reached its per-slot or per-epoch cap; the amount above the cap earns nothing.' },
+  NO_CONTRIBUTION: { area: 'reward', summary: 'Eligible, but the capped, weighted contribution is zero, so the device gets nothing from the contribution pool.' },
+  UNWEIGHTED_METRIC: { area: 'reward', summary: 'The device reported a metric id that the reward parameters do not weight; it is ignored.' },
+  REVOKED: { area: 'reward', summary: 'The device was revoked during or before the epoch; it earns nothing.' },
+  NO_OWNER: { area: 'reward', summary: 'The device has no owner address bound; nobody can be paid, so it earns nothing.' },
+  UNALLOCATED_NO_ELIGIBLE: { area: 'reward', summary: 'No device was eligible this epoch: the whole emission stays unallocated.' },
+  UNALLOCATED_NO_CONTRIBUTION: { area: 'reward', summary: 'Eligible devices reported no weighted contribution: the contribution pool stays unallocated.' },
+  PARAMS_INVALID: { area: 'reward', summary: 'Reward parameters are malformed (bad share, weight, cap, minimum uptime or version); the message names the field.' },
+  SCORE_INPUT_INVALID: { area: 'reward', summary: 'A scoring input is malformed (bad epoch range, negative metric, bad owner address); the message names it.' },
+  MERKLE_EMPTY: { area: 'merkle', summary: 'A reward tree needs at least one leaf.' },
+  MERKLE_BAD_ADDRESS: { area: 'merkle', summary: 'A leaf account is not a 0x-prefixed 20-byte hex address.' },
+  MERKLE_BAD_AMOUNT: { area: 'merkle', summary: 'A leaf amount is not a uint256 (negative or 2^256 or more).' },
+  MERKLE_DUPLICATE_ACCOUNT: { area: 'merkle', summary: 'An account appears in two leaves; a tree holds one cumulative amount per account.' },
+} as const satisfies Record<string, CodeInfo>;
+
+export const ERROR_CODES = Object.freeze({ ...heartbeat, ...token, ...identity, ...operational, ...busMemory, ...oracleStore, ...registry, ...reward });
 
 export type HeartbeatCode = keyof typeof heartbeat;
 export type TokenCode = keyof typeof token;
 export type IdentityCode = keyof typeof identity;
+export type RewardCode = keyof typeof reward;
 export type ErrorCode = keyof typeof ERROR_CODES;
