@@ -33,6 +33,11 @@ export class TestDevice {
     return connectPassword(networkId, this.key.publicKey, ts, this.sign);
   }
 
+  /** A token for an arbitrary time and network (hostile tests); does not advance the freshness cursor. */
+  passwordAt(timestampMs: number, networkId = this.networkId): string {
+    return connectPassword(networkId, this.key.publicKey, BigInt(Math.floor(timestampMs)), this.sign);
+  }
+
   /** The next signed heartbeat (seq + 1 unless given). */
   heartbeat(opts: { seq?: bigint; timestamp?: number; networkId?: number; metrics?: readonly Metric[] } = {}): Uint8Array {
     const seq = opts.seq ?? ++this.seq;
