@@ -1,0 +1,58 @@
+// The outbox log for the fault-suite auditor (issue 10, invariant A1: every heartbeat a device saw
+// acknowledged is stored exactly once). One JSON object per line, appended:
+//   {"deviceId":"<64 hex>","seq":"<decimal>","hex":"<payload hex>"}            a PUBACK arrived
+//   {"deviceId":"<64 hex>","seq":"<decimal>","rejected":"<reason code>"}       a rejection event for
+//                                                                                 a seq logged above
+// A heartbeat is logged when its PUBACK arrives unless a rejection event for that seq came first;
+// when the broker acknowledges and then reports a rejection, the second line lets the auditor drop
+// it. seq is a decimal string because it is a u64 (docs/protocol.md §Heartbeat).
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { toHex } from '../shared/hex.ts';
+
+export type OutboxEntry =
+  | { readonly deviceId: string; readonly seq: string; readonly hex: string }
+  | { readonly deviceId: string; readonly seq: string; readonly rejected: string };
+
+export class OutboxLog {
+  private readonly out: WriteStream;
+  private failed: Error | undefined;
+
+  constructor(readonly path: string) {
+    this.out = createWriteStream(path, { flags: 'a' });
+    this.out.on('error', (e) => (this.failed = e));
+  }
+
+  acknowledged(deviceId: string, seq: bigint, payload: Uint8Array): void {
+    this.write({ deviceId, seq: seq.toString(), hex: toHex(payload) });
+  }
+
+  rejectedAfterAck(deviceId: string, seq: bigint, reason: string): void {
+    this.write({ deviceId, seq: seq.toString(), rejected: reason });
+  }
+
+  private write(entry: OutboxEntry): void {
+    if (this.failed !== undefined) return;
+    this.out.write(JSON.stringify(entry) + '\n');
+  }
+
+  /** Flush and close; rejects if any write failed (the auditor must not trust a partial log). */
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.out.end(() => (this.failed === undefined ? resolve() : reject(this.failed)));
+    });
+  }
+}
+
+/** Parse an outbox log into the set of acknowledged heartbeats that were not later rejected. */
+export function readOutbox(text: string): Map<string, { deviceId: string; seq: bigint; hex: string }> {
+  const acked = new Map<string, { deviceId: string; seq: bigint; hex: string }>();
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const e = JSON.parse(line) as Partial<{ deviceId: string; seq: string; hex: string; rejected: string }>;
+    if (typeof e.deviceId !== 'string' || typeof e.seq !== 'string') continue;
+    const key = `${e.deviceId}/${e.seq}`;
+    if (typeof e.rejected === 'string') acked.delete(key);
+    else if (typeof e.hex === 'string') acked.set(key, { deviceId: e.deviceId, seq: BigInt(e.seq), hex: e.hex });
+  }
+  return acked;
+}
