@@ -30,6 +30,9 @@ CREATE TABLE devices (
   key_nonce numeric(20, 0) NOT NULL DEFAULT 0 CHECK (key_nonce >= 0 AND key_nonce < 18446744073709551616),
   -- Highest accepted heartbeat seq (replay rule, docs/protocol.md §Replay and time rules).
   max_seq bigint NOT NULL DEFAULT 0 CHECK (max_seq >= 0),
+  -- Broker receive time of that heartbeat: a lower seq received before it is late processing by a
+  -- concurrent worker, not a replay (docs/storage.md §Replay rule with concurrent workers).
+  max_seq_received_at bigint NOT NULL DEFAULT 0 CHECK (max_seq_received_at >= 0),
   CHECK (registered_via = 'operator' OR (maker_key IS NOT NULL AND model IS NOT NULL AND owner IS NOT NULL))
 );
 

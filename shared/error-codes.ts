@@ -70,6 +70,7 @@ const oracleStore = {
   MIGRATION_FAILED: { area: 'storage', summary: 'A migration failed and was rolled back; the message names the file and the database error.' },
   STORE_SETTINGS_MISMATCH: { area: 'storage', summary: 'A setting fixed when the database was created (e.g. the slot interval) differs from the configured one.' },
   INGEST_BAD_ENVELOPE: { area: 'ingest', summary: 'A bus message has no valid device id, seq or receive time (a broker bug or a foreign publisher); recorded and terminated.' },
+  INGEST_STORE_ERROR: { area: 'ingest', summary: 'Storing this one message failed with a data error even on its own; recorded with the database message and terminated so it is not redelivered forever.' },
 } as const satisfies Record<string, CodeInfo>;
 
 const registry = {

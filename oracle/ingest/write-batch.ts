@@ -1,0 +1,212 @@
+// The ingest storage transaction (issue 4 §Ingest, docs/storage.md §Ingest): in ONE transaction and a
+// fixed handful of batched statements (UNNEST, never row by row):
+//   1. look up the keys and lock their device rows, in device_id order (no deadlock between workers);
+//   2. apply the registry and replay rules against the locked rows;
+//   3. insert accepted heartbeats and upsert the slot rollups from exactly the rows inserted;
+//   4. advance each device's max seq;
+//   5. insert every rejection with its reason code.
+// The caller acks the bus deliveries only after this commits, so a crash anywhere before the commit
+// redelivers everything and a crash after it finds the rows already there (HB_DUPLICATE).
+import type { Sql, Store } from '../store/store.ts';
+import { toHex, bytesEqual } from '../../shared/hex.ts';
+import { MAX_STORED_REJECTION_BYTES, cleanDetail, type Candidate, type Rejection } from './classify.ts';
+
+export type BatchOutcome = {
+  /** Per candidate (same order as the input): undefined when accepted, else its rejection. */
+  readonly verdicts: readonly (Rejection | undefined)[];
+  readonly accepted: number;
+  /** Rows actually inserted (equals `accepted` unless a unique index caught a duplicate). */
+  readonly inserted: number;
+};
+
+type KeyRow = { key_id: string; device_id: string; status: string; retired: boolean; max_seq: string; max_seq_received_at: string };
+type DeviceState = { maxSeq: bigint; maxReceivedAt: bigint; newMax: boolean };
+
+function rejection(c: Candidate, deviceId: string | null, reason: Rejection['reason'], detail: string): Rejection {
+  return { deviceId, seq: c.heartbeat.seq, reason, detail: cleanDetail(detail), raw: c.heartbeat.raw, receivedAt: c.receivedAt };
+}
+
+/** JSON object {"<metric id>": <u64>}: jsonb numbers are arbitrary-precision NUMERIC, so u64 is exact. */
+function metricsJson(c: Candidate): string {
+  return `{${c.heartbeat.metrics.map((m) => `"${m.id}":${m.value.toString()}`).join(',')}}`;
+}
+
+export async function writeBatch(store: Store, candidates: readonly Candidate[], rejected: readonly Rejection[]): Promise<BatchOutcome> {
+  return store.transaction((tx) => writeInTransaction(tx, candidates, rejected));
+}
+
+async function writeInTransaction(tx: Sql, candidates: readonly Candidate[], rejected: readonly Rejection[]): Promise<BatchOutcome> {
+  const verdicts: (Rejection | undefined)[] = new Array<Rejection | undefined>(candidates.length).fill(undefined);
+  const accepted: number[] = [];
+  let inserted = 0;
+
+  if (candidates.length > 0) {
+    // 1. Keys → devices, locking each device row (FOR UPDATE OF d) in device_id order.
+    const keyIds = [...new Set(candidates.map((c) => c.heartbeat.deviceId))];
+    const keyRows = await tx.query<KeyRow>(
+      `SELECT k.key_id, d.device_id, d.status, (k.retired_at IS NOT NULL) AS retired,
+              d.max_seq::text AS max_seq, d.max_seq_received_at::text AS max_seq_received_at
+         FROM device_keys k JOIN devices d ON d.device_id = k.device_id
+        WHERE k.key_id = ANY($1::text[])
+        ORDER BY d.device_id
+          FOR UPDATE OF d`,
+      [keyIds],
+    );
+    const byKey = new Map(keyRows.map((r) => [r.key_id, r]));
+    const devices = new Map<string, DeviceState>();
+    for (const r of keyRows)
+      if (!devices.has(r.device_id)) devices.set(r.device_id, { maxSeq: BigInt(r.max_seq), maxReceivedAt: BigInt(r.max_seq_received_at), newMax: false });
+
+    // 2. Registry rules, then seq rules. Process each device's heartbeats in seq order so the
+    //    outcome does not depend on the order the bus handed them over.
+    const order = candidates.map((_, i) => i);
+    const deviceOf = (i: number) => byKey.get(candidates[i]!.heartbeat.deviceId)?.device_id ?? '';
+    order.sort((a, b) => {
+      const da = deviceOf(a);
+      const db = deviceOf(b);
+      if (da !== db) return da < db ? -1 : 1;
+      const sa = candidates[a]!.heartbeat.seq;
+      const sb = candidates[b]!.heartbeat.seq;
+      return sa < sb ? -1 : sa > sb ? 1 : a - b;
+    });
+
+    const needExisting: number[] = [];
+    for (const i of order) {
+      const c = candidates[i]!;
+      const key = byKey.get(c.heartbeat.deviceId);
+      if (key === undefined) {
+        verdicts[i] = rejection(c, null, 'HB_UNKNOWN_DEVICE', `no registered device has key ${c.heartbeat.deviceId}`);
+      } else if (key.status !== 'active') {
+        verdicts[i] = rejection(c, key.device_id, 'HB_REVOKED_DEVICE', `device ${key.device_id} is ${key.status}`);
+      } else if (key.retired) {
+        verdicts[i] = rejection(c, key.device_id, 'HB_REVOKED_DEVICE', `key ${c.heartbeat.deviceId} was rotated away from device ${key.device_id}`);
+      } else if (c.heartbeat.seq <= devices.get(key.device_id)!.maxSeq) {
+        needExisting.push(i); // duplicate, equivocation, replay, or late processing: decided below
+      }
+    }
+
+    // Stored rows for the seqs at or below the device max (normally only redeliveries).
+    const existing = new Map<string, Uint8Array>();
+    if (needExisting.length > 0) {
+      const rows = await tx.query<{ device_id: string; seq: string; raw: Uint8Array }>(
+        `SELECT h.device_id, h.seq::text AS seq, h.raw
+           FROM heartbeats h
+           JOIN unnest($1::text[], $2::bigint[]) AS c(device_id, seq) ON h.device_id = c.device_id AND h.seq = c.seq`,
+        [needExisting.map((i) => deviceOf(i)), needExisting.map((i) => candidates[i]!.heartbeat.seq.toString())],
+      );
+      for (const r of rows) existing.set(`${r.device_id}:${r.seq}`, r.raw);
+    }
+
+    const acceptedInBatch = new Map<string, Uint8Array>();
+    for (const i of order) {
+      if (verdicts[i] !== undefined) continue;
+      const c = candidates[i]!;
+      const deviceId = deviceOf(i);
+      const state = devices.get(deviceId)!;
+      const k = `${deviceId}:${c.heartbeat.seq}`;
+      const prior = existing.get(k) ?? acceptedInBatch.get(k);
+      if (prior !== undefined) {
+        verdicts[i] = bytesEqual(prior, c.heartbeat.raw)
+          ? rejection(c, deviceId, 'HB_DUPLICATE', `seq ${c.heartbeat.seq} is already stored with identical bytes`)
+          : rejection(c, deviceId, 'HB_EQUIVOCATION', `seq ${c.heartbeat.seq} is already stored with different bytes`);
+        continue;
+      }
+      if (c.heartbeat.seq <= state.maxSeq && BigInt(c.receivedAt) > state.maxReceivedAt) {
+        // docs/protocol.md §Replay and time rules: a lower seq is a replay. "Lower" is judged in the
+        // broker's receive order, so a concurrent worker committing a later heartbeat first does not
+        // turn this earlier one into a replay (docs/storage.md §Replay rule with concurrent workers).
+        verdicts[i] = rejection(c, deviceId, 'HB_REPLAY', `seq ${c.heartbeat.seq} is below the device's highest accepted seq ${state.maxSeq}, received later`);
+        continue;
+      }
+      acceptedInBatch.set(k, c.heartbeat.raw);
+      accepted.push(i);
+      if (c.heartbeat.seq > state.maxSeq) {
+        state.maxSeq = c.heartbeat.seq;
+        state.maxReceivedAt = BigInt(c.receivedAt);
+        state.newMax = true;
+      }
+    }
+
+    // 3. Heartbeats and rollups in one statement: the rollups are built from the RETURNING rows of
+    //    the insert, so a row skipped by ON CONFLICT can never be counted (credited) twice.
+    if (accepted.length > 0) {
+      const cols = {
+        device: [] as string[], seq: [] as string[], key: [] as string[], ts: [] as string[], slot: [] as string[],
+        recv: [] as string[], raw: [] as string[], metrics: [] as string[],
+      };
+      for (const i of accepted) {
+        const c = candidates[i]!;
+        cols.device.push(deviceOf(i));
+        cols.seq.push(c.heartbeat.seq.toString());
+        cols.key.push(c.heartbeat.deviceId);
+        cols.ts.push(c.heartbeat.timestamp.toString());
+        cols.slot.push(c.slot.toString());
+        cols.recv.push(String(c.receivedAt));
+        cols.raw.push(toHex(c.heartbeat.raw));
+        cols.metrics.push(metricsJson(c));
+      }
+      const [r] = await tx.query<{ inserted: number }>(
+        `WITH input AS (
+           SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[])
+             AS t(device_id, seq, key_id, ts, slot, received_at, raw_hex, metrics)
+         ), ins AS (
+           INSERT INTO heartbeats (device_id, seq, key_id, ts, at, slot, received_at, raw, metrics)
+           SELECT device_id, seq, key_id, ts, to_timestamp(ts / 1000.0), slot, received_at, decode(raw_hex, 'hex'), metrics::jsonb
+             FROM input
+           ON CONFLICT DO NOTHING
+           RETURNING device_id, seq, slot, metrics
+         ), roll AS (
+           INSERT INTO slot_rollups AS r (device_id, slot, heartbeats, first_seq, last_seq)
+           SELECT device_id, slot, count(*), min(seq), max(seq) FROM ins GROUP BY device_id, slot
+           ON CONFLICT (device_id, slot) DO UPDATE
+             SET heartbeats = r.heartbeats + excluded.heartbeats,
+                 first_seq = least(r.first_seq, excluded.first_seq),
+                 last_seq = greatest(r.last_seq, excluded.last_seq)
+           RETURNING 1
+         ), sums AS (
+           INSERT INTO slot_metric_sums AS s (device_id, slot, metric_id, total)
+           SELECT i.device_id, i.slot, m.key::integer, sum(m.value::numeric)
+             FROM ins i CROSS JOIN LATERAL jsonb_each_text(i.metrics) AS m(key, value)
+            GROUP BY i.device_id, i.slot, m.key::integer
+           ON CONFLICT (device_id, slot, metric_id) DO UPDATE SET total = s.total + excluded.total
+           RETURNING 1
+         )
+         SELECT (SELECT count(*) FROM ins)::integer AS inserted, (SELECT count(*) FROM roll)::integer AS rollups, (SELECT count(*) FROM sums)::integer AS sums`,
+        [cols.device, cols.seq, cols.key, cols.ts, cols.slot, cols.recv, cols.raw, cols.metrics],
+      );
+      inserted = r?.inserted ?? 0;
+
+      // 4. Advance max seq (and its receive time) for devices that got a higher seq.
+      const moved = [...devices.entries()].filter(([, s]) => s.newMax);
+      if (moved.length > 0) {
+        await tx.query(
+          `UPDATE devices d SET max_seq = v.max_seq, max_seq_received_at = v.received_at
+             FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(device_id, max_seq, received_at)
+            WHERE d.device_id = v.device_id AND d.max_seq < v.max_seq`,
+          [moved.map(([id]) => id), moved.map(([, s]) => s.maxSeq.toString()), moved.map(([, s]) => s.maxReceivedAt.toString())],
+        );
+      }
+    }
+  }
+
+  // 5. Every rejection, with its code.
+  const all = [...rejected, ...verdicts.filter((v): v is Rejection => v !== undefined)];
+  if (all.length > 0) {
+    await tx.query(
+      `INSERT INTO rejections (device_id, seq, reason, detail, raw, raw_length, received_at)
+       SELECT device_id, seq, reason, detail, decode(raw_hex, 'hex'), raw_length, received_at
+         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::bigint[])
+           AS t(device_id, seq, reason, detail, raw_hex, raw_length, received_at)`,
+      [
+        all.map((r) => r.deviceId),
+        all.map((r) => (r.seq === null ? null : r.seq.toString())),
+        all.map((r) => r.reason),
+        all.map((r) => r.detail),
+        all.map((r) => toHex(r.raw.subarray(0, MAX_STORED_REJECTION_BYTES))),
+        all.map((r) => r.raw.length),
+        all.map((r) => String(r.receivedAt)),
+      ],
+    );
+  }
+  return { verdicts, accepted: accepted.length, inserted };
+}
