@@ -103,3 +103,44 @@ export function closed(client: MqttClient, ms = 5_000): Promise<boolean> {
     });
   });
 }
+
+/**
+ * A TCP proxy to a real service, so a test can cut the network between a component and the shared
+ * NATS server (and restore it) without stopping the server other test files use.
+ */
+export async function tcpProxy(target: { host: string; port: number }): Promise<{ port: number; cut(): void; restore(): void; close(): Promise<void> }> {
+  const { createServer, connect } = await import('node:net');
+  const live = new Set<import('node:net').Socket>();
+  let down = false;
+  const server = createServer((client) => {
+    if (down) return void client.destroy();
+    const upstream = connect(target);
+    live.add(client).add(upstream);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      live.delete(client);
+      live.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  return {
+    port,
+    cut() {
+      down = true;
+      for (const s of live) s.destroy();
+      live.clear();
+    },
+    restore() {
+      down = false;
+    },
+    close: async () => {
+      for (const s of live) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

@@ -64,6 +64,11 @@ const busMemory = {
   BUS_FULL: { area: 'bus', summary: 'The in-memory bus holds its maximum number of messages; the publish is refused so the device retries.' },
 } as const satisfies Record<string, CodeInfo>;
 
+const busJetStream = {
+  BUS_UNAVAILABLE: { area: 'bus', summary: 'NATS JetStream did not confirm a publish or consumer operation (disconnected, stream missing, timeout); the broker holds the PUBACK and retries until it does.' },
+  BUS_BAD_CONFIG: { area: 'bus', summary: 'A stream, subject prefix, durable name or device id cannot be used as a NATS name (it contains ".", "*", ">" or whitespace).' },
+} as const satisfies Record<string, CodeInfo>;
+
 const oracleStore = {
   STORE_UNAVAILABLE: { area: 'storage', summary: 'The database could not be reached or the connection broke; the operation can be retried.' },
   MIGRATION_CHANGED: { area: 'storage', summary: 'An already applied migration file was edited (checksum differs); migrations are forward-only, add a new file instead.' },
@@ -109,7 +114,7 @@ const reward = {
   MERKLE_DUPLICATE_ACCOUNT: { area: 'merkle', summary: 'An account appears in two leaves; a tree holds one cumulative amount per account.' },
 } as const satisfies Record<string, CodeInfo>;
 
-export const ERROR_CODES = Object.freeze({ ...heartbeat, ...token, ...identity, ...operational, ...busMemory, ...oracleStore, ...registry, ...reward });
+export const ERROR_CODES = Object.freeze({ ...heartbeat, ...token, ...identity, ...operational, ...busMemory, ...busJetStream, ...oracleStore, ...registry, ...reward });
 
 export type HeartbeatCode = keyof typeof heartbeat;
 export type TokenCode = keyof typeof token;

@@ -1,0 +1,171 @@
+// JetStreamBus against the real nats-server (NATS_URL): durable publish with PubAck, dedup by
+// deviceId:seq, pull consumers with explicit ack / nak / term / ack-wait redelivery, shared durables,
+// and recovery after the network to NATS is cut. Every test uses its own stream, deleted afterwards.
+import { afterAll, describe, expect, it } from 'vitest';
+import { connect, headers, type NatsConnection } from 'nats';
+import { JetStreamBus, type JetStreamBusOptions } from './jetstream.ts';
+import type { BusHeartbeat } from './bus.ts';
+import { NATS_URL, needs, uniqueName } from '../test/support/services.ts';
+import { tcpProxy } from '../broker/test-kit.ts';
+import { isPulseError } from '../shared/errors.ts';
+
+const ok = await needs('nats');
+
+const devA = 'a'.repeat(64);
+const devB = 'b'.repeat(64);
+
+function hb(deviceId: string, seq: number, fill = seq): BusHeartbeat {
+  return { deviceId, seq: BigInt(seq), raw: Uint8Array.from([1, 2, 3, fill & 0xff]), receivedAt: 1_700_000_000_000 + seq };
+}
+
+describe.skipIf(!ok)('JetStreamBus', () => {
+  const streams: string[] = [];
+  const buses: JetStreamBus[] = [];
+  let admin: NatsConnection | undefined;
+
+  async function open(extra: Partial<JetStreamBusOptions> = {}): Promise<JetStreamBus> {
+    const stream = extra.stream ?? uniqueName('PULSE_T');
+    if (!streams.includes(stream)) streams.push(stream);
+    const bus = await JetStreamBus.connect({ servers: NATS_URL, stream, subjectPrefix: extra.subjectPrefix ?? uniqueName('t'), ...extra });
+    buses.push(bus);
+    return bus;
+  }
+
+  afterAll(async () => {
+    for (const b of buses) await b.close().catch(() => undefined);
+    admin ??= await connect({ servers: NATS_URL });
+    const jsm = await admin.jetstreamManager();
+    for (const s of streams) await jsm.streams.delete(s).catch(() => undefined);
+    await admin.close();
+  });
+
+  it('stores a published heartbeat durably before publish() resolves, and delivers it intact', async () => {
+    const bus = await open();
+    await bus.publisher().publish(hb(devA, 1));
+    const info = await bus.jsm.streams.info(bus.options.stream);
+    expect(info.state.messages).toBe(1);
+    expect(info.config.subjects).toEqual([`${bus.options.subjectPrefix}.hb.*`]);
+    const [d, ...rest] = await bus.consumer('c1').fetch(10, 1000);
+    expect(rest).toEqual([]);
+    expect({ ...d!.message, raw: [...d!.message.raw] }).toEqual({ ...hb(devA, 1), raw: [...hb(devA, 1).raw] });
+    expect(d!.deliveryCount).toBe(1);
+    await d!.ack();
+  });
+
+  it('drops a resend of the same deviceId:seq (duplicate window), from any publisher', async () => {
+    const bus = await open();
+    const other = await open({ stream: bus.options.stream, subjectPrefix: bus.options.subjectPrefix });
+    await bus.publisher().publish(hb(devA, 7));
+    await other.publisher().publish(hb(devA, 7));
+    await bus.publisher().publish(hb(devB, 7));
+    expect((await bus.jsm.streams.info(bus.options.stream)).state.messages).toBe(2);
+  });
+
+  it('keeps a bounded window of publishes in flight and loses none', async () => {
+    const bus = await open({ maxInFlight: 32 });
+    const p = bus.publisher();
+    let peak = 0;
+    const all = Array.from({ length: 1500 }, (_, i) => {
+      const r = p.publish(hb(i % 2 ? devA : devB, i + 1));
+      peak = Math.max(peak, bus.inFlight);
+      return r;
+    });
+    await Promise.all(all);
+    expect(peak).toBe(32);
+    expect((await bus.jsm.streams.info(bus.options.stream)).state.messages).toBe(1500);
+  });
+
+  it('redelivers after nak and after the ack wait; term ends redelivery', async () => {
+    const bus = await open({ ackWaitMs: 600 });
+    const p = bus.publisher();
+    await p.publish(hb(devA, 1));
+    await p.publish(hb(devA, 2));
+    await p.publish(hb(devA, 3));
+    const c = bus.consumer('redeliver');
+    const first = await c.fetch(3, 1000);
+    expect(first.map((d) => d.message.seq)).toEqual([1n, 2n, 3n]);
+    first[0]!.nak();
+    first[1]!.term();
+    // seq 3 is neither acked nor nak'ed: redelivered after the ack wait.
+    const again = new Map<bigint, number>();
+    for (let i = 0; i < 10 && again.size < 2; i++) {
+      for (const d of await c.fetch(5, 500)) {
+        again.set(d.message.seq, d.deliveryCount);
+        await d.ack();
+      }
+    }
+    expect(again).toEqual(new Map([[1n, 2], [3n, 2]]));
+    expect(await c.fetch(5, 700)).toEqual([]);
+  });
+
+  it('shares one durable between handles; another durable sees everything', async () => {
+    const bus = await open();
+    const p = bus.publisher();
+    for (let i = 1; i <= 40; i++) await p.publish(hb(devB, i));
+    const w1 = bus.consumer('workers');
+    const w2 = bus.consumer('workers');
+    const seen: bigint[] = [];
+    for (let i = 0; i < 20 && seen.length < 40; i++) {
+      for (const c of [w1, w2]) {
+        for (const d of await c.fetch(7, 200)) {
+          seen.push(d.message.seq);
+          await d.ack();
+        }
+      }
+    }
+    expect(seen.length).toBe(40);
+    expect(new Set(seen).size).toBe(40);
+    const audit = await bus.consumer('audit').fetch(100, 1000);
+    expect(audit.length).toBe(40);
+  });
+
+  it('returns as soon as a message arrives while fetch is waiting', async () => {
+    const bus = await open();
+    const c = bus.consumer('waiter');
+    expect(await c.fetch(5, 100)).toEqual([]);
+    const pending = c.fetch(5, 5_000);
+    setTimeout(() => void bus.publisher().publish(hb(devA, 9)), 100);
+    const got = await pending;
+    expect(got.map((d) => d.message.seq)).toEqual([9n]);
+  });
+
+  it('terminates foreign messages on its subjects instead of handing them out', async () => {
+    const bus = await open();
+    const h = headers();
+    h.set('Nats-Msg-Id', 'not-ours');
+    await bus.nc.jetstream().publish(`${bus.options.subjectPrefix}.hb.${devA}`, Uint8Array.from([0]), { headers: h });
+    await bus.publisher().publish(hb(devA, 5));
+    const got = await bus.consumer('strict').fetch(10, 1000);
+    expect(got.map((d) => d.message.seq)).toEqual([5n]);
+  });
+
+  it('refuses names NATS cannot carry (BUS_BAD_CONFIG)', async () => {
+    await expect(JetStreamBus.connect({ servers: NATS_URL, stream: 'bad.name', subjectPrefix: 'x' })).rejects.toSatisfy((e: unknown) => isPulseError(e, 'BUS_BAD_CONFIG'));
+    const bus = await open();
+    await expect(bus.publisher().publish(hb('dev.*', 1))).rejects.toSatisfy((e: unknown) => isPulseError(e, 'BUS_BAD_CONFIG'));
+    expect(() => bus.consumer('a.b')).toThrow(/durable name/);
+  });
+
+  it('rejects publishes while NATS is unreachable and recovers by itself when it returns', async () => {
+    const u = new URL(NATS_URL);
+    const proxy = await tcpProxy({ host: u.hostname, port: Number(u.port || 4222) });
+    try {
+      const bus = await open({ servers: `nats://127.0.0.1:${proxy.port}`, publishTimeoutMs: 500 });
+      const p = bus.publisher();
+      await p.publish(hb(devA, 1));
+      proxy.cut();
+      await expect(p.publish(hb(devA, 2))).rejects.toSatisfy((e: unknown) => isPulseError(e, 'BUS_UNAVAILABLE'));
+      proxy.restore();
+      let delivered = false;
+      for (let i = 0; i < 40 && !delivered; i++) {
+        delivered = await p.publish(hb(devA, 2)).then(() => true, () => false);
+        if (!delivered) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(delivered).toBe(true);
+      const got = await bus.consumer('after').fetch(10, 1000);
+      expect(got.map((d) => d.message.seq)).toEqual([1n, 2n]);
+    } finally {
+      await proxy.close();
+    }
+  });
+});

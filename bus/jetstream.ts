@@ -1,0 +1,329 @@
+// NATS JetStream implementation of the Bus (bus/bus.ts), the production hand-off between broker
+// processes and oracle ingest (docs/broker.md §Bus).
+//
+// - One stream (file storage, limits retention, so messages stay until max age even before any
+//   consumer exists) with one subject per device: `<prefix>.hb.<deviceId>`.
+// - Nats-Msg-Id = `${deviceId}:${seq}`: JetStream drops a resend inside the duplicate window and
+//   answers PubAck{duplicate: true}, so several broker processes and device retries never store a
+//   heartbeat twice (JetStream "Message Deduplication").
+// - publish() resolves only on the PubAck (the stream holds it durably); up to `maxInFlight`
+//   publishes wait for their acks concurrently (~5k/s awaiting each ack vs ~18–20k/s with a window,
+//   ../shared/DESIGN.md §Performance anchors).
+// - Consumers are durable pull consumers with explicit acks, ack wait and max deliver; all handles
+//   with one durable name share the work.
+// - The connection reconnects forever; while it is down, publish() rejects (BUS_UNAVAILABLE) after
+//   `publishTimeoutMs`, and the broker keeps retrying without acknowledging the device.
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  connect,
+  headers,
+  nanos,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type NatsConnection,
+  type StreamConfig,
+} from 'nats';
+import type { Bus, BusConsumer, BusDelivery, BusHeartbeat, BusPublisher } from './bus.ts';
+import { PulseError } from '../shared/errors.ts';
+
+export type JetStreamBusOptions = {
+  /** NATS server URL(s), e.g. nats://127.0.0.1:4222; a comma-separated string is split. */
+  readonly servers: string | readonly string[];
+  /** Stream name (letters, digits, `-`, `_`). */
+  readonly stream: string;
+  /** Subjects are `<subjectPrefix>.hb.<deviceId>`. */
+  readonly subjectPrefix: string;
+  /** JetStream duplicate window for Nats-Msg-Id. Default 2 minutes (the JetStream default). */
+  readonly duplicateWindowMs?: number;
+  /** Messages older than this leave the stream. Default 7 days. */
+  readonly maxAgeMs?: number;
+  /** Publishes awaiting their PubAck at once; more wait for a slot. Default 4096. */
+  readonly maxInFlight?: number;
+  /** A publish without a PubAck within this rejects with BUS_UNAVAILABLE. Default 5 s. */
+  readonly publishTimeoutMs?: number;
+  /** Consumer ack wait: an unacked delivery is redelivered after this. Default 30 s. */
+  readonly ackWaitMs?: number;
+  /** Stop redelivering after this many deliveries; 0 = unlimited. Default 0. */
+  readonly maxDeliver?: number;
+  /** Deliveries a durable may hold unacked. Default 20,000. */
+  readonly maxAckPending?: number;
+  /** Connection name shown by the NATS server. */
+  readonly name?: string;
+  /** Connection status changes (disconnect, reconnect) for logging. */
+  readonly onStatus?: (status: { readonly type: string; readonly data?: unknown }) => void;
+};
+
+const NAME = /^[A-Za-z0-9_-]+$/;
+const RECEIVED_AT = 'Pulse-Received-At';
+
+function checkName(what: string, value: string): void {
+  if (!NAME.test(value)) throw new PulseError('BUS_BAD_CONFIG', `${what} ${JSON.stringify(value)} must be letters, digits, "-" or "_"`);
+}
+
+function unavailable(what: string, e: unknown): PulseError {
+  return new PulseError('BUS_UNAVAILABLE', `${what}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}
+
+/** A counting semaphore for the window of publishes in flight. */
+class Window {
+  private used = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly size: number) {}
+  acquire(): Promise<void> | undefined {
+    if (this.used < this.size) {
+      this.used++;
+      return undefined;
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+    else this.used--;
+  }
+  get inUse(): number {
+    return this.used;
+  }
+}
+
+export class JetStreamBus implements Bus {
+  readonly kind = 'jetstream' as const;
+  private readonly js: JetStreamClient;
+  private readonly window: Window;
+  private readonly publishTimeoutMs: number;
+  private closed = false;
+
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly jsm: JetStreamManager,
+    readonly options: JetStreamBusOptions,
+  ) {
+    this.js = nc.jetstream();
+    this.window = new Window(options.maxInFlight ?? 4096);
+    this.publishTimeoutMs = options.publishTimeoutMs ?? 5_000;
+  }
+
+  /** Connect (waiting for the server if it is not up yet) and make sure the stream exists. */
+  static async connect(options: JetStreamBusOptions): Promise<JetStreamBus> {
+    checkName('stream', options.stream);
+    for (const part of options.subjectPrefix.split('.')) checkName('subject prefix part', part);
+    const servers = typeof options.servers === 'string' ? options.servers.split(',').map((s) => s.trim()) : [...options.servers];
+    const nc = await connect({
+      servers,
+      name: options.name ?? 'pulse',
+      maxReconnectAttempts: -1, // reconnect forever
+      reconnectTimeWait: 500,
+      waitOnFirstConnect: true,
+      pingInterval: 10_000,
+    });
+    if (options.onStatus !== undefined) {
+      const onStatus = options.onStatus;
+      void (async () => {
+        for await (const s of nc.status()) onStatus({ type: String(s.type), data: s.data });
+      })().catch(() => undefined);
+    }
+    try {
+      const jsm = await nc.jetstreamManager();
+      const bus = new JetStreamBus(nc, jsm, options);
+      await bus.ensureStream();
+      return bus;
+    } catch (e) {
+      await nc.close().catch(() => undefined);
+      throw e instanceof PulseError ? e : unavailable(`stream ${options.stream}`, e);
+    }
+  }
+
+  get subjectFilter(): string {
+    return `${this.options.subjectPrefix}.hb.*`;
+  }
+
+  subjectOf(deviceId: string): string {
+    return `${this.options.subjectPrefix}.hb.${deviceId}`;
+  }
+
+  /** Create the stream, or widen an existing one to our subject and duplicate window. */
+  private async ensureStream(): Promise<void> {
+    const want: Partial<StreamConfig> & { name: string } = {
+      name: this.options.stream,
+      subjects: [this.subjectFilter],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      duplicate_window: nanos(this.options.duplicateWindowMs ?? 120_000),
+      max_age: nanos(this.options.maxAgeMs ?? 7 * 24 * 3_600_000),
+      num_replicas: 1,
+    };
+    let existing: StreamConfig | undefined;
+    try {
+      existing = (await this.jsm.streams.info(this.options.stream)).config;
+    } catch (e) {
+      if (!/not found/i.test((e as Error).message)) throw e;
+    }
+    if (existing === undefined) {
+      await this.jsm.streams.add(want);
+      return;
+    }
+    const subjects = new Set(existing.subjects ?? []);
+    if (!subjects.has(this.subjectFilter) || existing.duplicate_window < want.duplicate_window!) {
+      subjects.add(this.subjectFilter);
+      await this.jsm.streams.update(this.options.stream, { ...existing, subjects: [...subjects], duplicate_window: Math.max(existing.duplicate_window, want.duplicate_window!) });
+    }
+  }
+
+  /** Publishes waiting for their PubAck right now. */
+  get inFlight(): number {
+    return this.window.inUse;
+  }
+
+  publisher(): BusPublisher {
+    let open = true;
+    return {
+      publish: async (message: BusHeartbeat): Promise<void> => {
+        if (!open || this.closed) throw new PulseError('BUS_CLOSED', 'publish on a closed JetStream bus');
+        checkName('device id', message.deviceId);
+        const wait = this.window.acquire();
+        if (wait !== undefined) await wait;
+        try {
+          const h = headers();
+          h.set(RECEIVED_AT, String(message.receivedAt));
+          await this.js.publish(this.subjectOf(message.deviceId), message.raw, {
+            msgID: `${message.deviceId}:${message.seq}`,
+            headers: h,
+            timeout: this.publishTimeoutMs,
+            // Only our stream may confirm: a PubAck from another stream on an overlapping subject is an error.
+            expect: { streamName: this.options.stream },
+          });
+        } catch (e) {
+          throw unavailable(`publish ${message.deviceId}:${message.seq}`, e);
+        } finally {
+          this.window.release();
+        }
+      },
+      close: async (): Promise<void> => {
+        open = false;
+      },
+    };
+  }
+
+  consumer(durableName: string): BusConsumer {
+    checkName('durable name', durableName);
+    if (this.closed) throw new PulseError('BUS_CLOSED', 'consumer on a closed JetStream bus');
+    return new JetStreamConsumer(this, durableName);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // drain: let publishes in flight get their acks and subscriptions finish before closing.
+    await this.nc.drain().catch(() => this.nc.close());
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}
+
+/** Parse a stored message back into a BusHeartbeat; undefined when it is not one of ours. */
+export function parseBusMessage(m: Pick<JsMsg, 'subject' | 'data' | 'headers'>, subjectPrefix: string): BusHeartbeat | undefined {
+  const prefix = `${subjectPrefix}.hb.`;
+  if (!m.subject.startsWith(prefix)) return undefined;
+  const deviceId = m.subject.slice(prefix.length);
+  const id = m.headers?.get('Nats-Msg-Id') ?? '';
+  const colon = id.lastIndexOf(':');
+  if (colon < 0 || id.slice(0, colon) !== deviceId || !/^\d{1,20}$/.test(id.slice(colon + 1))) return undefined;
+  const receivedAt = Number(m.headers?.get(RECEIVED_AT) ?? '');
+  if (!Number.isFinite(receivedAt) || receivedAt <= 0) return undefined;
+  return { deviceId, seq: BigInt(id.slice(colon + 1)), raw: m.data, receivedAt };
+}
+
+class JetStreamConsumer implements BusConsumer {
+  private ready: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly bus: JetStreamBus,
+    private readonly durable: string,
+  ) {}
+
+  private ensure(): Promise<void> {
+    this.ready ??= (async () => {
+      const o = this.bus.options;
+      const config = {
+        durable_name: this.durable,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: nanos(o.ackWaitMs ?? 30_000),
+        max_deliver: (o.maxDeliver ?? 0) > 0 ? o.maxDeliver! : -1,
+        max_ack_pending: o.maxAckPending ?? 20_000,
+        filter_subject: this.bus.subjectFilter,
+      };
+      try {
+        await this.bus.jsm.consumers.info(o.stream, this.durable);
+      } catch (e) {
+        if (!/not found/i.test((e as Error).message)) throw e;
+        await this.bus.jsm.consumers.add(o.stream, config);
+      }
+    })().catch((e: unknown) => {
+      this.ready = undefined; // try again on the next fetch
+      throw unavailable(`consumer ${this.durable}`, e);
+    });
+    return this.ready;
+  }
+
+  private async pull(batch: number, expiresMs: number): Promise<JsMsg[]> {
+    const o = this.bus.options;
+    // The legacy pull API is used because it allows an expiry below 1 s (the consumers API does not)
+    // and returns at once with no_wait; both are needed for "wait at most waitMs for the first".
+    const iter = this.bus.nc.jetstream().fetch(o.stream, this.durable, expiresMs > 0 ? { batch, expires: expiresMs } : { batch, no_wait: true });
+    const out: JsMsg[] = [];
+    for await (const m of iter) out.push(m);
+    return out;
+  }
+
+  async fetch(max: number, waitMs: number): Promise<BusDelivery[]> {
+    if (max < 1 || this.closed || this.bus.isClosed) return [];
+    await this.ensure();
+    let msgs: JsMsg[];
+    try {
+      msgs = await this.pull(max, 0);
+      if (msgs.length === 0 && waitMs > 0) {
+        msgs = await this.pull(1, waitMs);
+        if (msgs.length > 0 && max > 1) msgs.push(...(await this.pull(max - 1, 0)));
+      }
+    } catch (e) {
+      throw unavailable(`fetch from ${this.durable}`, e);
+    }
+    const out: BusDelivery[] = [];
+    for (const m of msgs) {
+      const message = parseBusMessage(m, this.bus.options.subjectPrefix);
+      if (message === undefined) {
+        // Not a broker message (foreign publisher on our subjects): never redeliver it.
+        m.term();
+        continue;
+      }
+      out.push({
+        message,
+        deliveryCount: m.info.redeliveryCount,
+        ack: async () => {
+          try {
+            await m.ackAck({ timeout: 5_000 });
+          } catch (e) {
+            throw unavailable(`ack ${message.deviceId}:${message.seq}`, e);
+          }
+        },
+        nak: (delayMs?: number) => m.nak(delayMs),
+        term: () => m.term(),
+      });
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
