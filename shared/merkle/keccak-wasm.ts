@@ -181,7 +181,7 @@ function body(inputWords: number, swap: boolean, rc: readonly bigint[]): number[
   return [...uleb(fn.length), ...fn];
 }
 
-function moduleBytes(): Uint8Array {
+function moduleBytes(): Uint8Array<ArrayBuffer> {
   const rc = roundConstants();
   const fns: [string, number[]][] = [
     ['hash32', body(4, false, rc)],
