@@ -75,7 +75,7 @@ async function writeInTransaction(tx: Sql, candidates: readonly Candidate[], rej
       const c = candidates[i]!;
       const key = byKey.get(c.heartbeat.deviceId);
       if (key === undefined) {
-        verdicts[i] = rejection(c, null, 'HB_UNKNOWN_DEVICE', `no registered device has key ${c.heartbeat.deviceId}`);
+        verdicts[i] = rejection(c, c.heartbeat.deviceId, 'HB_UNKNOWN_DEVICE', `no registered device has key ${c.heartbeat.deviceId}`);
       } else if (key.status !== 'active') {
         verdicts[i] = rejection(c, key.device_id, 'HB_REVOKED_DEVICE', `device ${key.device_id} is ${key.status}`);
       } else if (key.retired) {
