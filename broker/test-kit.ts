@@ -1,6 +1,7 @@
 // Helpers for broker tests and benchmarks: device keys, connect tokens, signed heartbeats and an
 // mqtt.js connection the way a device makes one (docs/protocol.md §Connect token, §Heartbeat).
 import { randomBytes } from 'node:crypto';
+import { createServer, connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { deviceKeyFromSecret, type DeviceKey } from '../shared/protocol/keyfile.ts';
 import { signerFor, type Signer } from '../shared/protocol/signer.ts';
@@ -109,12 +110,11 @@ export function closed(client: MqttClient, ms = 5_000): Promise<boolean> {
  * NATS server (and restore it) without stopping the server other test files use.
  */
 export async function tcpProxy(target: { host: string; port: number }): Promise<{ port: number; cut(): void; restore(): void; close(): Promise<void> }> {
-  const { createServer, connect } = await import('node:net');
-  const live = new Set<import('node:net').Socket>();
+  const live = new Set<Socket>();
   let down = false;
   const server = createServer((client) => {
     if (down) return void client.destroy();
-    const upstream = connect(target);
+    const upstream = netConnect(target);
     live.add(client).add(upstream);
     const end = () => {
       client.destroy();
@@ -127,7 +127,7 @@ export async function tcpProxy(target: { host: string; port: number }): Promise<
     client.pipe(upstream).pipe(client);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as import('node:net').AddressInfo).port;
+  const port = (server.address() as AddressInfo).port;
   return {
     port,
     cut() {
