@@ -7,6 +7,8 @@ import { MakerCertificate, OwnerBinding, signIdentity } from '../shared/protocol
 import type { Signer } from '../shared/protocol/signer.ts';
 import { fromHex, toHex } from '../shared/hex.ts';
 import { PulseError } from '../shared/errors.ts';
+import type { SimState } from './sim-state.ts';
+
 
 export type MakerIdentity = { readonly publicKey: Uint8Array; readonly sign: Signer };
 
@@ -79,4 +81,59 @@ export function parseOwner(text: string): Uint8Array {
   if (bytes === undefined) throw new PulseError('CLI_USAGE', `--owner ${JSON.stringify(text)} is not an address (0x + 40 hex characters)`);
   if (bytes.every((b) => b === 0)) throw new PulseError('CLI_USAGE', '--owner must not be the zero address');
   return bytes;
+}
+
+export type OnboardOptions = {
+  /** Base URL of the oracle API, e.g. http://127.0.0.1:8080 */
+  readonly url: string;
+  readonly maker: MakerIdentity;
+  /** Owner addresses (20 bytes each), given to devices round-robin. */
+  readonly owners: readonly Uint8Array[];
+  /** Model string in the maker certificate (default "pulse-sim"). */
+  readonly model?: string;
+  /** Parallel onboarding requests (default 8). */
+  readonly concurrency?: number;
+};
+
+/** Run `f` over `items` with at most `limit` calls in flight. */
+export async function inParallel<T>(items: readonly T[], limit: number, f: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await f(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+}
+
+/**
+ * Onboard the first `count` devices of `state` that are not onboarded yet, recording success in the
+ * state file. Retryable failures (5xx, network) are retried twice with a short backoff.
+ */
+export async function onboardAll(
+  o: OnboardOptions,
+  networkId: number,
+  state: SimState,
+  count: number,
+  signers: readonly Signer[],
+  report: (index: number, outcome: OnboardOutcome) => void,
+): Promise<void> {
+  if (o.owners.length === 0) throw new RangeError('onboarding needs at least one owner address');
+  const todo = state.devices.slice(0, count).flatMap((r, i) => (r.onboarded ? [] : [i]));
+  await inParallel(todo, o.concurrency ?? 8, async (i) => {
+    const r = state.devices[i]!;
+    for (let attempt = 1; ; attempt++) {
+      const body = onboardingBody({
+        networkId,
+        maker: o.maker,
+        devicePublicKey: r.publicKey,
+        deviceSign: signers[i]!,
+        owner: o.owners[i % o.owners.length]!,
+        model: o.model ?? 'pulse-sim',
+        now: Date.now(),
+      });
+      const outcome = await postOnboarding(o.url, body);
+      if (outcome.ok) await state.markOnboarded(i);
+      if (outcome.ok || !outcome.retryable || attempt >= 3) return report(i, outcome);
+      await new Promise((res) => setTimeout(res, 250 * attempt));
+    }
+  });
 }

@@ -113,6 +113,24 @@ export class SimState {
     await this.save();
   }
 
+  /**
+   * Reserve the next `count` seqs of each listed device in one write (load mode signs whole runs in
+   * advance). Returns each device's first seq of the block; the block is first … first + count − 1.
+   */
+  async reserveBlock(indexes: readonly number[], count: bigint): Promise<bigint[]> {
+    if (count < 1n) throw new RangeError('count must be at least 1');
+    const firsts = indexes.map((i) => {
+      const d = this.devices[i];
+      if (d === undefined) throw new RangeError(`no device #${i}`);
+      if (d.reservedSeq + count > MAX_SEQ) throw new RangeError('seq space exhausted (2^63−1)');
+      const first = d.reservedSeq + 1n;
+      d.reservedSeq += count;
+      return first;
+    });
+    await this.save();
+    return firsts;
+  }
+
   async markOnboarded(index: number): Promise<void> {
     const d = this.devices[index];
     if (d === undefined) throw new RangeError(`no device #${index}`);

@@ -6,23 +6,11 @@ import { assignBehaviours, DEFAULT_MIX, type BehaviourName, type Mix } from './b
 import { StatsRecorder, type FleetStats } from './fleet-stats.ts';
 import { OutboxLog } from './outbox-log.ts';
 import { parseBrokerUrl, type TransportOptions } from './mqtt-transport.ts';
-import { onboardingBody, postOnboarding, type MakerIdentity } from './onboard.ts';
+import { onboardAll, type OnboardOptions } from './onboard.ts';
 import { SeqCounter, SimState } from './sim-state.ts';
 import { SimDevice, type DeviceEvent, type DeviceTuning } from './sim-device.ts';
 import { signerFor } from '../shared/protocol/signer.ts';
 import { DEFAULT_SLOT_INTERVAL_MS } from '../shared/protocol/constants.ts';
-
-export type OnboardOptions = {
-  /** Base URL of the oracle API, e.g. http://127.0.0.1:8080 */
-  readonly url: string;
-  readonly maker: MakerIdentity;
-  /** Owner addresses (20 bytes each), given to devices round-robin. */
-  readonly owners: readonly Uint8Array[];
-  /** Model string in the maker certificate (default "pulse-sim"). */
-  readonly model?: string;
-  /** Parallel onboarding requests (default 8). */
-  readonly concurrency?: number;
-};
 
 export type FleetOptions = {
   readonly devices: number;
@@ -87,14 +75,6 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-async function inParallel<T>(items: readonly T[], limit: number, f: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await f(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-}
-
 /** The device whose topic device i targets when impersonating: the next one (or a stranger's id). */
 function victimOf(records: readonly { deviceId: string }[], i: number): string {
   const other = records[(i + 1) % records.length]!;
@@ -116,35 +96,14 @@ export async function startFleet(options: FleetOptions): Promise<FleetHandle> {
   const signers = records.map((r) => signerFor(r.secretKey, options.signer ?? 'native'));
 
   if (options.onboard !== undefined) {
-    const ob = options.onboard;
-    if (ob.owners.length === 0) throw new RangeError('onboarding needs at least one owner address');
-    const todo = records.map((r, i) => ({ r, i })).filter(({ r }) => !r.onboarded);
-    await inParallel(todo, ob.concurrency ?? 8, async ({ r, i }) => {
+    await onboardAll(options.onboard, options.networkId, state, options.devices, signers, (i, outcome) => {
       const b = behaviours[i]!;
-      for (let attempt = 1; ; attempt++) {
-        const body = onboardingBody({
-          networkId: options.networkId,
-          maker: ob.maker,
-          devicePublicKey: r.publicKey,
-          deviceSign: signers[i]!,
-          owner: ob.owners[i % ob.owners.length]!,
-          model: ob.model ?? 'pulse-sim',
-          now: Date.now(),
-        });
-        const outcome = await postOnboarding(ob.url, body);
-        if (outcome.ok) {
-          stats.onboarded(b);
-          await state.markOnboarded(i);
-          return;
-        }
-        if (!outcome.retryable || attempt >= 3) {
-          // The device still runs: the broker will refuse it (TOKEN_UNKNOWN_DEVICE), which is what
-          // an operator should see for a device whose onboarding failed.
-          stats.onboardFailed(b, outcome.code);
-          options.onError?.(r.deviceId, new Error(`onboarding failed: ${outcome.code}: ${outcome.message}`));
-          return;
-        }
-        await new Promise((res) => setTimeout(res, 250 * attempt));
+      if (outcome.ok) stats.onboarded(b);
+      else {
+        // The device still runs: the broker will refuse it (TOKEN_UNKNOWN_DEVICE), which is what
+        // an operator should see for a device whose onboarding failed.
+        stats.onboardFailed(b, outcome.code);
+        options.onError?.(state.devices[i]!.deviceId, new Error(`onboarding failed: ${outcome.code}: ${outcome.message}`));
       }
     });
   }
