@@ -1,5 +1,5 @@
 // @noble/ed25519: the portable reference verifier and signer (device-sim, browsers, vectors).
-// Roughly 15× slower than node:crypto, so it never sits on a hot path; test/crypto-agreement.test.ts
+// Roughly 15× slower than node:crypto, so it never sits on a hot path; shared/crypto/agreement.test.ts
 // checks that it and the native verifier agree on every vector and on thousands of random cases.
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
