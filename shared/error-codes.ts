@@ -114,7 +114,25 @@ const reward = {
   MERKLE_DUPLICATE_ACCOUNT: { area: 'merkle', summary: 'An account appears in two leaves; a tree holds one cumulative amount per account.' },
 } as const satisfies Record<string, CodeInfo>;
 
-export const ERROR_CODES = Object.freeze({ ...heartbeat, ...token, ...identity, ...operational, ...busMemory, ...busJetStream, ...oracleStore, ...registry, ...reward });
+// Operator surface (issue 7): read API, live feed, alerts.
+const operatorSurface = {
+  API_BAD_QUERY: { area: 'api', summary: 'A query parameter is malformed (status, owner, maker, q, limit, offset); the message names it.' },
+  API_METHOD_NOT_ALLOWED: { area: 'api', summary: 'The path exists but does not accept this HTTP method; the Allow header lists the ones it does.' },
+  API_UNKNOWN_DEVICE: { area: 'api', summary: 'GET /api/devices/:id names no registered device (or is not a 64-hex-character device id).' },
+  API_FEED_FULL: { area: 'api', summary: 'The live feed (/api/events) already serves its maximum number of clients; retry later.' },
+  ALERT_DELIVERY_FAILED: { area: 'alerts', summary: 'A webhook did not accept an alert (network error or a non-2xx status) after every retry; the alert is dropped and counted.' },
+  ALERT_QUEUE_FULL: { area: 'alerts', summary: 'The alert queue is full (webhooks down for long); the oldest pending alert is dropped so ingest never waits.' },
+} as const satisfies Record<string, CodeInfo>;
+
+// Epoch closing, bundles and posting (issues 5 and 6).
+const epochs = {
+  HB_EPOCH_CLOSED: { area: 'heartbeat', summary: "The heartbeat's slot belongs to an epoch that is already closed (it arrived after the grace period); it is recorded, never credited." },
+  PARAMS_CHANGED: { area: 'epoch', summary: 'The configured reward parameters differ from the set already recorded under the same version; a changed set needs a new version.' },
+  EPOCH_CLOSE_FAILED: { area: 'epoch', summary: 'Closing an epoch failed (bad inputs or a database error); nothing was written and the close is retried.' },
+  TIMING_INVALID: { area: 'epoch', summary: 'Network timing is invalid (genesis not a multiple of the slot interval, empty epoch, or a timing that differs from the one recorded in the database).' },
+} as const satisfies Record<string, CodeInfo>;
+
+export const ERROR_CODES = Object.freeze({ ...heartbeat, ...token, ...identity, ...operational, ...busMemory, ...busJetStream, ...oracleStore, ...registry, ...reward, ...operatorSurface, ...epochs });
 
 export type HeartbeatCode = keyof typeof heartbeat;
 export type TokenCode = keyof typeof token;

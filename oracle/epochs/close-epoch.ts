@@ -1,0 +1,143 @@
+// Close the next epoch (issue 5 part 1; docs/rewards.md §Epochs). One transaction reads the cursor
+// (FOR UPDATE, so two oracles never close the same epoch and ingest batches, which hold the cursor
+// FOR SHARE, finish first), the registry, the slot rollups of the epoch and the previous cumulative
+// leaves; runs the pure settlement (shared/rewards/settle-epoch.ts); and writes scores, rewards,
+// leaves, the tree dump and the advanced cursor. A crash anywhere rolls everything back, so the
+// epoch is closed exactly once and a restart simply closes it again.
+import type { Sql, Store } from '../store/store.ts';
+import { epochEndMs, epochWindow, isEpochDue, type EpochTiming } from '../../shared/epoch-timing.ts';
+import { settleEpoch } from '../../shared/rewards/settle-epoch.ts';
+import { rewardParamsHash, type RewardParams } from '../../shared/rewards/reward-params.ts';
+import type { DeviceInfo, SlotRollup } from '../../shared/rewards/score-epoch.ts';
+import type { RewardLeaf } from '../../shared/merkle/reward-tree.ts';
+import { PulseError } from '../../shared/errors.ts';
+import { paramsToJson } from './params-json.ts';
+
+/** Version of the scoring rules in docs/rewards.md; part of every bundle. */
+export const SCORER_VERSION = 'pulse-scorer/1';
+
+export type CloseOutcome =
+  | { readonly kind: 'not-due'; readonly epoch: number; readonly dueAtMs: number }
+  | { readonly kind: 'closed'; readonly epoch: number; readonly root: string | null; readonly devices: number; readonly owners: number; readonly allocated: bigint; readonly cumulativeTotal: bigint };
+
+/** Make sure the cursor row exists (epoch 0 at the genesis slot). Idempotent. */
+export async function ensureCursor(sql: Sql, timing: EpochTiming): Promise<void> {
+  await sql.query('INSERT INTO epoch_cursor (id, next_epoch, next_first_slot) VALUES (true, 0, $1) ON CONFLICT (id) DO NOTHING', [String(epochWindow(timing, 0).firstSlot)]);
+}
+
+/** Record the parameter set (by version) the first time it is used; a changed set under an old version is refused. */
+async function recordParams(tx: Sql, params: RewardParams, epoch: number): Promise<string> {
+  const hash = rewardParamsHash(params);
+  const rows = await tx.query<{ params_hash: string }>('SELECT params_hash FROM reward_params WHERE version = $1', [String(params.version)]);
+  const existing = rows[0];
+  if (existing === undefined) {
+    await tx.query('INSERT INTO reward_params (version, params, params_hash, first_epoch) VALUES ($1, $2::jsonb, $3, $4)', [String(params.version), JSON.stringify(paramsToJson(params)), hash, String(epoch)]);
+  } else if (existing.params_hash !== hash) {
+    throw new PulseError('PARAMS_CHANGED', `reward parameters version ${params.version} were recorded with hash ${existing.params_hash}; a changed set needs a new version`);
+  }
+  return hash;
+}
+
+// The registry snapshot is the registry as of the close (docs/rewards.md §Epochs): every registered
+// device is scored (one with no credited slot gets LOW_UPTIME), owner and revocation as they stand.
+async function readInputs(tx: Sql, firstSlot: number, endSlot: number) {
+  const devices = await tx.query<{ device_id: string; owner: string | null; status: string }>(
+    `SELECT device_id, CASE WHEN owner IS NULL THEN NULL ELSE '0x' || encode(owner, 'hex') END AS owner, status
+       FROM devices ORDER BY device_id`,
+  );
+  const slots = await tx.query<{ device_id: string; slot: string; heartbeats: number }>(
+    'SELECT device_id, slot::text AS slot, heartbeats FROM slot_rollups WHERE slot >= $1 AND slot < $2',
+    [String(firstSlot), String(endSlot)],
+  );
+  const sums = await tx.query<{ device_id: string; slot: string; metric_id: number; total: string }>(
+    'SELECT device_id, slot::text AS slot, metric_id, total::text AS total FROM slot_metric_sums WHERE slot >= $1 AND slot < $2',
+    [String(firstSlot), String(endSlot)],
+  );
+  const previous = await tx.query<{ owner: string; cumulative: string }>('SELECT owner, cumulative::text AS cumulative FROM cumulative_rewards ORDER BY owner');
+  const metricsBy = new Map<string, [number, bigint][]>();
+  for (const s of sums) {
+    const k = `${s.device_id}:${s.slot}`;
+    let list = metricsBy.get(k);
+    if (list === undefined) metricsBy.set(k, (list = []));
+    list.push([s.metric_id, BigInt(s.total)]);
+  }
+  const rollups: SlotRollup[] = slots.map((r) => ({
+    deviceId: r.device_id,
+    slot: Number(r.slot),
+    heartbeats: Number(r.heartbeats),
+    metrics: (metricsBy.get(`${r.device_id}:${r.slot}`) ?? []).sort((a, b) => a[0] - b[0]),
+  }));
+  const infos: DeviceInfo[] = devices.map((d) => ({ deviceId: d.device_id, owner: d.owner, revoked: d.status !== 'active' }));
+  const leaves: RewardLeaf[] = previous.map((p) => ({ account: p.owner, cumulative: BigInt(p.cumulative) }));
+  return { infos, rollups, leaves, heartbeats: slots.reduce((n, r) => n + Number(r.heartbeats), 0) };
+}
+
+/** Close the next epoch if it is due at `nowMs`. */
+export async function closeNextEpoch(store: Store, timing: EpochTiming, params: RewardParams, nowMs: number): Promise<CloseOutcome> {
+  await ensureCursor(store, timing);
+  return store.transaction(async (tx) => {
+    const cur = (await tx.query<{ next_epoch: string }>('SELECT next_epoch::text AS next_epoch FROM epoch_cursor WHERE id FOR UPDATE'))[0];
+    if (cur === undefined) throw new PulseError('EPOCH_CLOSE_FAILED', 'epoch cursor row is missing');
+    const epoch = Number(cur.next_epoch);
+    if (!isEpochDue(timing, epoch, nowMs)) return { kind: 'not-due', epoch, dueAtMs: epochEndMs(timing, epoch) + timing.graceMs };
+    const window = epochWindow(timing, epoch);
+    const endSlot = window.firstSlot + window.slotCount;
+    const paramsHash = await recordParams(tx, params, epoch);
+    const inputs = await readInputs(tx, window.firstSlot, endSlot);
+    const settled = settleEpoch({ window, params, devices: inputs.infos, rollups: inputs.rollups, previous: inputs.leaves });
+    if (!settled.ok) throw new PulseError('EPOCH_CLOSE_FAILED', `epoch ${epoch}: ${settled.code}: ${settled.message}`);
+    const s = settled.value;
+    const a = s.allocation;
+    await tx.query(
+      `INSERT INTO epochs (epoch, first_slot, slot_count, slot_ms, params_version, params_hash, scorer_version, emission, allocated,
+                           unallocated, unallocated_parts, cumulative_total, root, devices, owners, heartbeats)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15, $16)`,
+      [String(epoch), String(window.firstSlot), window.slotCount, String(timing.slotMs), String(params.version), paramsHash, SCORER_VERSION,
+        String(a.emission), String(a.allocated), String(a.unallocated), JSON.stringify(a.unallocatedParts.map((p) => ({ ...p, amount: String(p.amount) }))),
+        String(s.cumulativeTotal), s.root, s.scores.devices.length, a.owners.length, String(inputs.heartbeats)],
+    );
+    const rewardBy = new Map(a.devices.map((d) => [d.deviceId, d]));
+    const ds = s.scores.devices;
+    if (ds.length > 0) {
+      await tx.query(
+        `INSERT INTO epoch_device_scores (epoch, device_id, owner, credited_slots, slot_count, uptime_bps, connected_ms, contribution, metrics,
+                                          eligible, reasons, availability_reward, contribution_reward)
+         SELECT $1, d, o, c, $2, u, cm, ct::numeric, m::jsonb, e, string_to_array(r, ','), ar::numeric, cr::numeric
+           FROM unnest($3::text[], $4::text[], $5::int[], $6::int[], $7::bigint[], $8::text[], $9::text[], $10::boolean[], $11::text[], $12::text[], $13::text[])
+                AS t(d, o, c, u, cm, ct, m, e, r, ar, cr)`,
+        [String(epoch), window.slotCount, ds.map((d) => d.deviceId), ds.map((d) => d.owner), ds.map((d) => d.creditedSlots), ds.map((d) => d.uptimeBps),
+          ds.map((d) => String(d.connectedMs)), ds.map((d) => String(d.contribution)),
+          ds.map((d) => JSON.stringify(d.metrics.map((m) => ({ metricId: m.metricId, raw: String(m.raw), capped: String(m.capped), points: String(m.points) })))),
+          ds.map((d) => d.eligible), ds.map((d) => d.reasons.join(',')),
+          ds.map((d) => String(rewardBy.get(d.deviceId)?.availability ?? 0n)), ds.map((d) => String(rewardBy.get(d.deviceId)?.contribution ?? 0n))],
+      );
+    }
+    const cumulativeBy = new Map(s.leaves.map((l) => [l.account, l.cumulative]));
+    if (a.owners.length > 0) {
+      await tx.query(
+        'INSERT INTO epoch_rewards (epoch, owner, amount, cumulative) SELECT $1, o, x::numeric, c::numeric FROM unnest($2::text[], $3::text[], $4::text[]) AS t(o, x, c)',
+        [String(epoch), a.owners.map((o) => o.owner), a.owners.map((o) => String(o.total)), a.owners.map((o) => String(cumulativeBy.get(o.owner) ?? o.total))],
+      );
+      await tx.query(
+        `INSERT INTO cumulative_rewards (owner, cumulative, last_epoch)
+         SELECT o, c::numeric, $1 FROM unnest($2::text[], $3::text[]) AS t(o, c)
+         ON CONFLICT (owner) DO UPDATE SET cumulative = EXCLUDED.cumulative, last_epoch = EXCLUDED.last_epoch`,
+        [String(epoch), a.owners.map((o) => o.owner), a.owners.map((o) => String(cumulativeBy.get(o.owner) ?? o.total))],
+      );
+    }
+    if (s.tree !== null) await tx.query('INSERT INTO epoch_trees (epoch, dump) VALUES ($1, $2::jsonb)', [String(epoch), JSON.stringify(s.tree.dump())]);
+    await tx.query('UPDATE epoch_cursor SET next_epoch = $1, next_first_slot = $2 WHERE id', [String(epoch + 1), String(endSlot)]);
+    return { kind: 'closed', epoch, root: s.root, devices: ds.length, owners: a.owners.length, allocated: a.allocated, cumulativeTotal: s.cumulativeTotal };
+  });
+}
+
+/** Close every due epoch in order (catch-up after downtime). Returns the outcomes of the closed ones. */
+export async function closeDueEpochs(store: Store, timing: EpochTiming, params: RewardParams, nowMs: number, onClosed?: (o: CloseOutcome) => void): Promise<CloseOutcome[]> {
+  const closed: CloseOutcome[] = [];
+  for (;;) {
+    const o = await closeNextEpoch(store, timing, params, nowMs);
+    if (o.kind === 'not-due') return closed;
+    closed.push(o);
+    onClosed?.(o);
+  }
+}
