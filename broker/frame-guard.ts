@@ -16,11 +16,14 @@ export class FrameScanner {
   private multiplier = 1;
   private lengthBytes = 0;
   private bodyLeft = 0;
+  /** Sticky: once a stream broke the rules its framing can no longer be trusted. */
+  private failed: FrameViolation | undefined;
 
   constructor(private readonly maxRemainingLength: number) {}
 
   /** Scan a chunk; returns a violation as soon as one is seen, otherwise undefined. */
   scan(chunk: Uint8Array): FrameViolation | undefined {
+    if (this.failed !== undefined) return this.failed;
     let i = 0;
     const n = chunk.length;
     while (i < n) {
@@ -43,10 +46,10 @@ export class FrameScanner {
       this.length += (b & 0x7f) * this.multiplier;
       this.multiplier *= 128;
       this.lengthBytes++;
-      if (this.length > this.maxRemainingLength) return 'frame_too_large';
+      if (this.length > this.maxRemainingLength) return (this.failed = 'frame_too_large');
       if (b & 0x80) {
         // MQTT-2.2.3: at most four bytes encode the remaining length.
-        if (this.lengthBytes >= 4) return 'malformed_length';
+        if (this.lengthBytes >= 4) return (this.failed = 'malformed_length');
         continue;
       }
       this.bodyLeft = this.length;
