@@ -163,3 +163,20 @@ describe('identity vectors', () => {
     for (const code of ['MSG_TRUNCATED', 'MSG_BAD_LENGTH', 'MSG_BAD_VERSION', 'MSG_BAD_TYPE', 'MSG_WEAK_KEY', 'MSG_NON_CANONICAL_SIGNATURE', 'MSG_BAD_SIGNATURE', 'MSG_WRONG_NETWORK', 'MSG_BAD_FIELD']) expect(codes, code).toContain(code);
   });
 });
+
+describe('docs/protocol.md', () => {
+  it('shows the worked examples exactly as the vectors hold them', () => {
+    const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
+    const hb = load('heartbeat.json').valid.find((c) => c['name'] === 'three metrics')!;
+    expect(doc).toContain(hb['hex'] as string);
+    expect(doc).toContain(hb['signedMessage'] as string);
+    expect(doc).toContain(hb['secretKey'] as string);
+    expect(doc).toContain(`\`${(hb['signature'] as string).slice(0, 64)}\``);
+    expect(doc).toContain(`\`${(hb['signature'] as string).slice(64)}\``);
+    const token = load('connect-token.json').valid[0]!;
+    expect(doc).toContain(token['password'] as string);
+    expect(doc).toContain(token['signedMessage'] as string);
+    const binding = load('identity.json').valid.find((c) => c['name'] === 'owner binding')!;
+    expect(doc).toContain(binding['hex'] as string);
+  });
+});
