@@ -114,6 +114,17 @@ const reward = {
   MERKLE_DUPLICATE_ACCOUNT: { area: 'merkle', summary: 'An account appears in two leaves; a tree holds one cumulative amount per account.' },
 } as const satisfies Record<string, CodeInfo>;
 
+// Chain operations (docs/contracts.md): deploying, posting roots, claiming.
+const chain = {
+  CHAIN_RPC_UNAVAILABLE: { area: 'chain', summary: 'The JSON-RPC endpoint kept failing for longer than the retry budget; the signed intent is kept and the next run resumes it.' },
+  CHAIN_ROOT_CONFLICT: { area: 'chain', summary: 'The chain already holds a different root for this epoch; the oracle never posts a second root for one epoch.' },
+  CHAIN_EPOCH_PASSED: { area: 'chain', summary: 'A later epoch is already posted, so this epoch can no longer be posted (epochs must strictly increase).' },
+  CHAIN_REVERTED: { area: 'chain', summary: 'The contract refused the call; the message names the decoded custom error (e.g. IncreaseOverCap, InvalidProof, NothingToClaim).' },
+  CHAIN_NOT_DEPLOYED: { area: 'chain', summary: 'No contract code at the configured RewardDistributor address on this RPC endpoint.' },
+  CHAIN_BAD_KEY: { area: 'chain', summary: 'The private key file or environment variable does not hold a 32-byte hex key.' },
+  CHAIN_NOT_MINED: { area: 'chain', summary: 'The root transaction was not mined after every fee bump; the journal keeps it and the next run resumes.' },
+} as const satisfies Record<string, CodeInfo>;
+
 // Operator surface (issue 7): read API, live feed, alerts.
 const operatorSurface = {
   API_BAD_QUERY: { area: 'api', summary: 'A query parameter is malformed (status, owner, maker, q, limit, offset); the message names it.' },
@@ -132,10 +143,34 @@ const epochs = {
   TIMING_INVALID: { area: 'epoch', summary: 'Network timing is invalid (genesis not a multiple of the slot interval, empty epoch, or a timing that differs from the one recorded in the database).' },
 } as const satisfies Record<string, CodeInfo>;
 
-export const ERROR_CODES = Object.freeze({ ...heartbeat, ...token, ...identity, ...operational, ...busMemory, ...busJetStream, ...oracleStore, ...registry, ...reward, ...operatorSurface, ...epochs });
+// Epoch bundles, `pulse verify`, proofs and claims (issue 6; docs/bundle.md, docs/verify.md).
+const bundles = {
+  BUNDLE_MALFORMED: { area: 'bundle', summary: 'The bundle file is not a valid Pulse epoch bundle (bad gzip, a line that is not canonical JSON, a missing or out-of-order record, unknown format version); the message names the line.' },
+  BUNDLE_NOT_CLOSED: { area: 'bundle', summary: 'A bundle was requested for an epoch that is not closed yet (no epochs row).' },
+  BUNDLE_CHANGED: { area: 'bundle', summary: 'Rebuilding the bundle of an epoch gave bytes whose hash differs from the hash already recorded (and maybe posted); the stored inputs changed after the epoch closed.' },
+  BUNDLE_UNAVAILABLE: { area: 'bundle', summary: 'The bundle file or URL could not be read (missing file, HTTP error, network failure).' },
+  VERIFY_HASH_MISMATCH: { area: 'verify', summary: 'The keccak256 of the bundle bytes is not the inputsHash posted on chain (or the hash given with --expect-hash).' },
+  VERIFY_BAD_HEARTBEAT: { area: 'verify', summary: 'A heartbeat in the bundle is malformed or its Ed25519 signature does not verify (forged or altered bytes); the message names the device, seq and the heartbeat reason code.' },
+  VERIFY_WRONG_NETWORK: { area: 'verify', summary: 'A heartbeat in the bundle carries a network id other than the bundle\'s network.' },
+  VERIFY_WRONG_KEY: { area: 'verify', summary: 'A heartbeat is signed by a key that was not the device\'s active key (not in its key history, or retired before the heartbeat was received).' },
+  VERIFY_REPLAY: { area: 'verify', summary: 'A device\'s heartbeats in the bundle do not have strictly increasing seqs (a duplicated or re-ordered heartbeat).' },
+  VERIFY_OUTSIDE_EPOCH: { area: 'verify', summary: 'A heartbeat\'s slot lies outside the epoch, or its timestamp is outside the skew window of its receive time.' },
+  VERIFY_UNKNOWN_DEVICE: { area: 'verify', summary: 'A heartbeat or score names a device that is not in the bundle\'s registry snapshot.' },
+  VERIFY_PARAMS_MISMATCH: { area: 'verify', summary: 'The reward parameters in the bundle do not hash to the stated paramsHash (or the chain\'s), or the scorer version is unknown.' },
+  VERIFY_SCORE_MISMATCH: { area: 'verify', summary: 'A device score recomputed from the bundle\'s heartbeats and parameters differs from the score the bundle states.' },
+  VERIFY_REWARD_MISMATCH: { area: 'verify', summary: 'An owner reward, the allocated or unallocated total recomputed from the scores differs from what the bundle states.' },
+  VERIFY_ROOT_MISMATCH: { area: 'verify', summary: 'The cumulative leaves, cumulative total, tree dump or merkle root recomputed from the bundle differ from what the bundle states.' },
+  VERIFY_CHAIN_MISMATCH: { area: 'verify', summary: 'The root, cumulativeTotal or paramsHash posted on chain for the epoch differs from the bundle (or the epoch is not posted).' },
+  CLAIM_NO_LEAF: { area: 'claim', summary: 'The address has no leaf (no cumulative reward) in the epoch\'s merkle tree.' },
+  CLAIM_NOT_CLAIMABLE: { area: 'claim', summary: 'The contract has no claimable root yet, or the proof is for a different root than the newest claimable one.' },
+} as const satisfies Record<string, CodeInfo>;
+
+export const ERROR_CODES = Object.freeze({ ...heartbeat, ...token, ...identity, ...operational, ...busMemory, ...busJetStream, ...oracleStore, ...registry, ...reward, ...chain, ...operatorSurface, ...epochs, ...bundles });
 
 export type HeartbeatCode = keyof typeof heartbeat;
 export type TokenCode = keyof typeof token;
 export type IdentityCode = keyof typeof identity;
 export type RewardCode = keyof typeof reward;
+export type ChainCode = keyof typeof chain;
+export type BundleCode = keyof typeof bundles;
 export type ErrorCode = keyof typeof ERROR_CODES;
