@@ -41,8 +41,8 @@ export type OnboardOutcome =
   | { readonly ok: false; readonly code: string; readonly message: string; readonly retryable: boolean };
 
 /**
- * POST one onboarding. 2xx is success; 409 (already registered) counts as success so a restarted
- * fleet whose state file missed the `onboarded` flag still starts. 5xx and network errors are
+ * POST one onboarding. 2xx is success; 409 REG_DEVICE_EXISTS (already registered) counts as success
+ * so a restarted fleet whose state file missed the `onboarded` flag still starts. 5xx and network errors are
  * retryable; 4xx are not (the request itself is wrong: unknown maker, bad signature, …).
  */
 export async function postOnboarding(apiUrl: string, body: { certificate: string; binding: string }, timeoutMs = 10_000): Promise<OnboardOutcome> {
@@ -60,17 +60,18 @@ export async function postOnboarding(apiUrl: string, body: { certificate: string
   }
   const text = await res.text().catch(() => '');
   if (res.ok) return { ok: true, already: false };
-  if (res.status === 409) return { ok: true, already: true };
   let code = `HTTP_${res.status}`;
   let message = text.slice(0, 300);
   try {
-    const j = JSON.parse(text) as { code?: unknown; message?: unknown; error?: unknown };
-    if (typeof j.code === 'string') code = j.code;
-    if (typeof j.message === 'string') message = j.message;
-    else if (typeof j.error === 'string') message = j.error;
+    // The oracle API answers errors as {"error": {"code", "message"}} (oracle/http/router.ts).
+    const j = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+    if (typeof j.error?.code === 'string') code = j.error.code;
+    if (typeof j.error?.message === 'string') message = j.error.message;
   } catch {
     // not JSON: keep the status and raw text
   }
+  // Already registered (a restart whose state file missed the flag): the device can run.
+  if (res.status === 409 && (code === 'REG_DEVICE_EXISTS' || code === 'HTTP_409')) return { ok: true, already: true };
   return { ok: false, code, message, retryable: res.status >= 500 };
 }
 

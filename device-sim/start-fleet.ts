@@ -33,6 +33,8 @@ export type FleetOptions = {
   /** Seqs reserved per state-file write (default 100). */
   readonly seqLease?: number;
   readonly transport?: TransportOptions;
+  /** Source addresses, given to devices round-robin (default: the OS's choice). */
+  readonly localAddresses?: readonly string[];
   readonly tuning?: Partial<DeviceTuning>;
   /** Every message a device receives on its events topic. */
   readonly onEvent?: (deviceId: string, behaviour: BehaviourName, event: DeviceEvent) => void;
@@ -73,6 +75,12 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+function localAddressFor(options: FleetOptions, i: number): TransportOptions {
+  const list = options.localAddresses ?? [];
+  const addr = list.length > 0 ? list[i % list.length] : undefined;
+  return { ...options.transport, ...(addr !== undefined ? { localAddress: addr } : {}) };
 }
 
 /** The device whose topic device i targets when impersonating: the next one (or a stranger's id). */
@@ -119,7 +127,7 @@ export async function startFleet(options: FleetOptions): Promise<FleetHandle> {
         sign: signers[i]!,
         networkId: options.networkId,
         broker,
-        transport: options.transport ?? {},
+        transport: localAddressFor(options, i),
         tuning,
         stats,
         outbox,
