@@ -185,7 +185,7 @@ export function rawHeartbeatBody(h: RawHeartbeat): Uint8Array {
 
 /** Flip bit `bit` (0 = least significant of byte 0, counting up) of a copy of `bytes`. */
 export function flipBit(bytes: Uint8Array, bit: number): Uint8Array {
-  const out = bytes.slice();
+  const out = new Uint8Array(bytes); // a copy, also for a Buffer (whose slice() is a view)
   out[bit >> 3]! ^= 1 << (bit & 7);
   return out;
 }

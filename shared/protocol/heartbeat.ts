@@ -132,7 +132,9 @@ function decodeStructure(bytes: Uint8Array, problems: HeartbeatProblem[]): Heart
     prev = id;
     metrics.push({ id, value: dv.getBigUint64(57 + i * METRIC_LENGTH, false) });
   }
-  const publicKey = bytes.slice(6, 38);
+  // Uint8Array.prototype.slice copies even when `bytes` is a Buffer (an MQTT payload), whose own
+  // slice() returns a view that would pin the whole packet buffer.
+  const publicKey = copyRange(bytes, 6, 38);
   return {
     networkId: dv.getUint32(2, false),
     publicKey,
@@ -140,9 +142,13 @@ function decodeStructure(bytes: Uint8Array, problems: HeartbeatProblem[]): Heart
     timestamp: dv.getBigUint64(46, false),
     metrics,
     deviceId: deviceIdOf(publicKey),
-    signature: bytes.slice(expected - SIGNATURE_LENGTH),
+    signature: copyRange(bytes, expected - SIGNATURE_LENGTH, expected),
     raw: bytes,
   };
+}
+
+function copyRange(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes, start, end);
 }
 
 /** Decode without verifying the signature. */

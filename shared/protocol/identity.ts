@@ -145,8 +145,9 @@ export function verifyIdentity<S extends FieldSpec>(
     switch (kind) {
       case 'u32': values[name] = dv.getUint32(off, false); break;
       case 'u64': values[name] = dv.getBigUint64(off, false); break;
+      // A copy even when `bytes` is a Buffer (Buffer#slice returns a view).
       case 'key':
-      case 'address': values[name] = bytes.slice(off, off + size); break;
+      case 'address': values[name] = Uint8Array.prototype.slice.call(bytes, off, off + size); break;
       case 'text': {
         if (size === 1) return err('MSG_BAD_FIELD', `${spec.name}.${name} is empty`);
         // The encoder refuses text longer than MAX_TEXT, so the decoder must too: otherwise a message
