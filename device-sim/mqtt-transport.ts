@@ -2,7 +2,7 @@
 // `noDelay`, and the simulator needs both: load mode spreads connections over several 127.0.0.x
 // source addresses (each has its own ~28k ephemeral ports), and without TCP_NODELAY every QoS 1
 // round trip waits for Nagle + delayed ACK (~40 ms, ../shared/DESIGN.md §Performance anchors).
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { MqttClient, type IClientOptions } from 'mqtt';
 import { PulseError } from '../shared/errors.ts';
@@ -43,7 +43,8 @@ export function createClient(broker: BrokerAddress, options: IClientOptions, tra
     const socket = broker.tls
       ? tlsConnect({
           ...common,
-          servername: broker.host,
+          // SNI carries host names only (RFC 6066 §3); an IP literal is verified against the SAN.
+          ...(isIP(broker.host) === 0 ? { servername: broker.host } : {}),
           rejectUnauthorized: transport.rejectUnauthorized ?? true,
           ...(transport.ca !== undefined ? { ca: transport.ca } : {}),
         })

@@ -43,13 +43,22 @@ export class OutboxLog {
   }
 }
 
-/** Parse an outbox log into the set of acknowledged heartbeats that were not later rejected. */
+/**
+ * Parse an outbox log into the acknowledged heartbeats that were not later rejected, keyed by
+ * `deviceId/seq`. A line that is not complete JSON (the simulator was killed mid-write) is skipped:
+ * a heartbeat whose line never made it out was not "seen acknowledged" on record.
+ */
 export function readOutbox(text: string): Map<string, { deviceId: string; seq: bigint; hex: string }> {
   const acked = new Map<string, { deviceId: string; seq: bigint; hex: string }>();
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
-    const e = JSON.parse(line) as Partial<{ deviceId: string; seq: string; hex: string; rejected: string }>;
-    if (typeof e.deviceId !== 'string' || typeof e.seq !== 'string') continue;
+    let e: Partial<{ deviceId: string; seq: string; hex: string; rejected: string }>;
+    try {
+      e = JSON.parse(line) as typeof e;
+    } catch {
+      continue;
+    }
+    if (typeof e.deviceId !== 'string' || typeof e.seq !== 'string' || !/^\d+$/.test(e.seq)) continue;
     const key = `${e.deviceId}/${e.seq}`;
     if (typeof e.rejected === 'string') acked.delete(key);
     else if (typeof e.hex === 'string') acked.set(key, { deviceId: e.deviceId, seq: BigInt(e.seq), hex: e.hex });
