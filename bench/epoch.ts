@@ -1,0 +1,87 @@
+// Workload `epoch`: close one epoch of N devices × 60 slots on PostgreSQL (issue 5 target: 100,000
+// devices under 5 s), beside the floor measured in the same run: one SQL pass that only reads the
+// same rollup rows (count and sums), i.e. the cost of touching the inputs at all.
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { freshDatabase } from '../test/support/services.ts';
+import { PgStore } from '../oracle/store/pg-store.ts';
+import { migrate } from '../oracle/store/migrate.ts';
+import { closeNextEpoch } from '../oracle/epochs/close-epoch.ts';
+import { epochEndMs, type EpochTiming } from '../shared/epoch-timing.ts';
+import type { RewardParams } from '../shared/rewards/reward-params.ts';
+import type { BenchFigure, BenchOptions } from './result.ts';
+
+export const description = 'close an epoch of N devices × 60 slots on PostgreSQL (full: 100,000 devices) beside a bare read of the same rollups';
+
+const SLOTS = 60;
+const timing: EpochTiming = { genesisMs: 1_800_000_000_000 - (1_800_000_000_000 % 60_000), slotMs: 60_000, epochSlots: SLOTS, graceMs: 0 };
+const params: RewardParams = {
+  version: 1,
+  emissionPerEpoch: 10n ** 24n,
+  availabilityBps: 7000,
+  minUptimeBps: 5000,
+  metrics: [{ metricId: 1, weight: 1n, capPerSlot: 1_000n, capPerEpoch: 50_000n }],
+};
+
+async function copyRows(client: pg.PoolClient, sql: string, rows: Iterable<string>): Promise<void> {
+  const stream = client.query(copyFrom(sql));
+  await pipeline(Readable.from(rows), stream);
+}
+
+function* lines<T>(n: number, f: (i: number) => T): Generator<T> {
+  for (let i = 0; i < n; i++) yield f(i);
+}
+
+export async function run(opts: BenchOptions): Promise<BenchFigure[]> {
+  const devices = opts.quick ? 5_000 : 100_000;
+  const db = await freshDatabase('pulse_bench_epoch');
+  const store = new PgStore({ url: db.url, maxConnections: 4 });
+  try {
+    await migrate(store);
+    const id = (i: number) => i.toString(16).padStart(64, '0');
+    // 20,000 distinct owners (several devices each), addresses spread like real ones.
+    const owner = (i: number) => `\\\\x${createHash('sha256').update(String(i % 20_000)).digest('hex').slice(0, 40)}`;
+    const g = timing.genesisMs / timing.slotMs;
+    opts.log(`loading ${devices.toLocaleString('en-US')} devices and ${(devices * SLOTS).toLocaleString('en-US')} slot rollups with COPY`);
+    const client = await store.pool.connect();
+    try {
+      await copyRows(client, 'COPY devices (device_id, owner, registered_via) FROM STDIN', lines(devices, (i) => `${id(i)}\t${owner(i)}\toperator\n`));
+      await copyRows(client, 'COPY device_keys (key_id, device_id) FROM STDIN', lines(devices, (i) => `${id(i)}\t${id(i)}\n`));
+      // Uptime varies by device (every 7th device misses half its slots) so scores differ.
+      const present = (i: number, s: number) => i % 7 !== 0 || s % 2 === 0;
+      await copyRows(client, 'COPY slot_rollups (device_id, slot, heartbeats, first_seq, last_seq) FROM STDIN', (function* () {
+        for (let i = 0; i < devices; i++) for (let s = 0; s < SLOTS; s++) if (present(i, s)) yield `${id(i)}\t${g + s}\t1\t${s + 1}\t${s + 1}\n`;
+      })());
+      await copyRows(client, 'COPY slot_metric_sums (device_id, slot, metric_id, total) FROM STDIN', (function* () {
+        for (let i = 0; i < devices; i++) for (let s = 0; s < SLOTS; s++) if (present(i, s)) yield `${id(i)}\t${g + s}\t1\t${(i * 31 + s * 17) % 1500}\n`;
+      })());
+      await client.query('ANALYZE');
+    } finally {
+      client.release();
+    }
+    opts.log('floor: one aggregate pass over the same rollups');
+    let t = performance.now();
+    await store.query(`SELECT count(*), count(DISTINCT r.device_id), sum(m.total) FROM slot_rollups r JOIN slot_metric_sums m USING (device_id, slot) WHERE r.slot >= $1 AND r.slot < $2`, [String(g), String(g + SLOTS)]);
+    const floorMs = performance.now() - t;
+    opts.log('closing the epoch');
+    t = performance.now();
+    const out = await closeNextEpoch(store, timing, params, epochEndMs(timing, 0));
+    const closeMs = performance.now() - t;
+    if (out.kind !== 'closed') throw new Error('epoch did not close');
+    opts.log(`closed: ${out.devices} devices, ${out.owners} owners, root ${out.root}`);
+    return [{
+      name: `epoch: close ${devices.toLocaleString('en-US')} devices × ${SLOTS} slots (PostgreSQL)`,
+      figure: closeMs / 1000,
+      unit: 's',
+      comparison: { name: 'bare aggregate read of the same rollups', figure: floorMs / 1000 },
+      target: devices === 100_000 ? '< 5 s' : undefined,
+      ...(devices === 100_000 ? { targetMet: closeMs < 5000 } : { note: 'quick mode: 5,000 devices; the target applies to 100,000' }),
+    } as BenchFigure];
+  } finally {
+    await store.close();
+    await db.drop();
+  }
+}
