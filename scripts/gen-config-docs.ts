@@ -14,17 +14,26 @@ function isSection(v: unknown): v is ConfigSection {
 }
 
 /** Every exported config section, in folder order, each once. */
+/** Source files (not tests) below `folder` that declare a config section. */
+function declaringFiles(folder: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(`${root}${folder}`, { recursive: true }) as string[];
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+    .sort()
+    .map((f) => `${root}${folder}/${f}`)
+    .filter((path) => /\bdefineConfig\(/.test(readFileSync(path, 'utf8')));
+}
+
 export async function collectSections(): Promise<ConfigSection[]> {
   const out: ConfigSection[] = [];
   for (const folder of FOLDERS) {
-    let files: string[];
-    try {
-      files = readdirSync(`${root}${folder}`).filter((f) => /(^|-)config\.ts$/.test(f)).sort();
-    } catch {
-      continue;
-    }
-    for (const f of files) {
-      const mod = (await import(pathToFileURL(`${root}${folder}/${f}`).href)) as Record<string, unknown>;
+    for (const path of declaringFiles(folder)) {
+      const mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
       for (const v of Object.values(mod)) if (isSection(v) && !out.includes(v)) out.push(v);
     }
   }
