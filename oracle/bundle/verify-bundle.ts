@@ -1,0 +1,275 @@
+// `pulse verify`'s logic (issue 6 part 2; docs/verify.md): from the bundle alone, re-check every
+// heartbeat (signature, network, key history, replay rules, slot, skew), recompute scores, rewards,
+// cumulative leaves, the tree and the root with the same pure code the epoch closer runs
+// (shared/rewards/settle-epoch.ts), and compare everything with what the bundle states and, when
+// given, with what the chain holds. No database, no oracle: only the bundle bytes (and the chain).
+//
+// The result is the FIRST difference, in this order: format → header and parameters → heartbeats
+// (in bundle order) → scores (by device) → owner rewards and totals → leaves, total, tree, root →
+// bundle hash vs the expected/posted hash → chain root, cumulativeTotal, paramsHash.
+import { epochWindow, validateTiming } from '../../shared/epoch-timing.ts';
+import { decodeHeartbeat } from '../../shared/protocol/heartbeat.ts';
+import { fromHex } from '../../shared/hex.ts';
+import { rewardParamsHash } from '../../shared/rewards/reward-params.ts';
+import { settleEpoch } from '../../shared/rewards/settle-epoch.ts';
+import type { DeviceInfo, DeviceScore, SlotRollup } from '../../shared/rewards/score-epoch.ts';
+import type { DeviceReward } from '../../shared/rewards/allocate-rewards.ts';
+import type { BundleCode } from '../../shared/error-codes.ts';
+import { SCORER_VERSION } from '../epochs/close-epoch.ts';
+import { paramsFromJson } from '../epochs/params-json.ts';
+import {
+  bundleHash,
+  decodeBundle,
+  resultLine,
+  rewardLine,
+  scoreLine,
+  uncompressBundle,
+  type Bundle,
+  type BundleResult,
+  type BundleScore,
+} from './bundle-format.ts';
+import type { SignatureFailure } from './check-signatures.ts';
+
+/** What RewardDistributor.rootOf(epoch) returns (contracts/RewardDistributor.sol Root). */
+export type ChainRoot = {
+  readonly root: string;
+  readonly cumulativeTotal: bigint;
+  readonly inputsHash: string;
+  readonly paramsHash: string;
+  readonly postedAt: number;
+  readonly vetoed: boolean;
+};
+
+export type VerifySummary = {
+  readonly epoch: number;
+  readonly hash: string;
+  readonly heartbeats: number;
+  readonly devices: number;
+  readonly owners: number;
+  readonly root: string | null;
+  readonly cumulativeTotal: string;
+  readonly chainChecked: boolean;
+};
+
+export type VerifyOutcome =
+  | { readonly ok: true; readonly summary: VerifySummary }
+  | { readonly ok: false; readonly code: BundleCode; readonly message: string; readonly hash?: string };
+
+export type VerifyOptions = {
+  /** The epoch the user asked for; the bundle must be that epoch's. */
+  readonly epoch?: number;
+  /** A hash the bundle must have (e.g. from an operator announcement) when there is no chain. */
+  readonly expectedHash?: string;
+  /** rootOf(epoch) from the chain; null = the chain has no root for the epoch; undefined = no chain check. */
+  readonly chain?: ChainRoot | null;
+  /** Signature re-check of the raw heartbeats (check-signatures.ts: every core). */
+  readonly checkSignatures: (raws: readonly Uint8Array[]) => Promise<readonly SignatureFailure[]>;
+  readonly onPhase?: (phase: string) => void;
+};
+
+type Fail = { ok: false; code: BundleCode; message: string; hash?: string };
+const fail = (code: BundleCode, message: string, hash?: string): Fail => (hash === undefined ? { ok: false, code, message } : { ok: false, code, message, hash });
+
+/** The first key whose JSON value differs between two canonical lines, for a readable message. */
+function firstFieldDiff(stated: string, computed: string): string {
+  const a = JSON.parse(stated) as Record<string, unknown>;
+  const b = JSON.parse(computed) as Record<string, unknown>;
+  for (const k of Object.keys(b)) {
+    const x = JSON.stringify(a[k]);
+    const y = JSON.stringify(b[k]);
+    if (x !== y) return `${k}: bundle says ${clip(x)}, recomputed ${clip(y)}`;
+  }
+  return 'records differ';
+}
+function clip(s: string | undefined): string {
+  if (s === undefined) return 'nothing';
+  return s.length > 160 ? `${s.slice(0, 157)}...` : s;
+}
+
+/** The score record the closer would have written for a recomputed score (oracle/epochs/close-epoch.ts). */
+export function scoreRecord(d: DeviceScore, reward: DeviceReward | undefined): BundleScore {
+  return {
+    device: d.deviceId,
+    owner: d.owner,
+    creditedSlots: d.creditedSlots,
+    slotCount: d.slotCount,
+    uptimeBps: d.uptimeBps,
+    connectedMs: d.connectedMs,
+    contribution: String(d.contribution),
+    metrics: d.metrics.map((m) => ({ metricId: m.metricId, raw: String(m.raw), capped: String(m.capped), points: String(m.points) })),
+    eligible: d.eligible,
+    reasons: [...d.reasons],
+    availabilityReward: String(reward?.availability ?? 0n),
+    contributionReward: String(reward?.contribution ?? 0n),
+  };
+}
+
+const short = (id: string) => `${id.slice(0, 12)}…`;
+
+/** Verify a bundle file (gzip or plain). Never throws on bad input: every problem is an outcome. */
+export async function verifyBundleFile(file: Uint8Array, opts: VerifyOptions): Promise<VerifyOutcome> {
+  const raw = uncompressBundle(file);
+  if (!raw.ok) return fail('BUNDLE_MALFORMED', raw.message);
+  opts.onPhase?.('hashing');
+  const hash = bundleHash(raw.value);
+  opts.onPhase?.('parsing');
+  const decoded = decodeBundle(raw.value);
+  if (!decoded.ok) return fail('BUNDLE_MALFORMED', decoded.message, hash);
+  return verifyBundle(decoded.value, hash, opts);
+}
+
+export async function verifyBundle(b: Bundle, hash: string, opts: VerifyOptions): Promise<VerifyOutcome> {
+  const h = b.header;
+  const F = (code: BundleCode, message: string) => fail(code, message, hash);
+
+  // ---- header: the epoch asked for, timing, scorer and parameters ----
+  if (opts.epoch !== undefined && h.epoch !== opts.epoch) return F('BUNDLE_MALFORMED', `this is the bundle of epoch ${h.epoch}, not epoch ${opts.epoch}`);
+  const timingProblem = validateTiming(h.timing);
+  if (timingProblem !== undefined) return F('BUNDLE_MALFORMED', `header timing: ${timingProblem}`);
+  const window = epochWindow(h.timing, h.epoch);
+  if (window.firstSlot !== h.firstSlot || window.slotCount !== h.slotCount) {
+    return F('BUNDLE_MALFORMED', `header says slots [${h.firstSlot}, +${h.slotCount}); the timing puts epoch ${h.epoch} at [${window.firstSlot}, +${window.slotCount})`);
+  }
+  if (h.scorerVersion !== SCORER_VERSION) return F('VERIFY_PARAMS_MISMATCH', `scorer version ${JSON.stringify(h.scorerVersion)} is not ${SCORER_VERSION}, the one this verifier implements`);
+  const params = paramsFromJson(h.params);
+  if (!params.ok) return F('VERIFY_PARAMS_MISMATCH', params.message);
+  if (params.value.version !== h.paramsVersion) return F('VERIFY_PARAMS_MISMATCH', `params.version ${params.value.version} differs from paramsVersion ${h.paramsVersion}`);
+  const paramsHash = rewardParamsHash(params.value);
+  if (paramsHash !== h.paramsHash) return F('VERIFY_PARAMS_MISMATCH', `the reward parameters in the bundle hash to ${paramsHash}, the bundle states paramsHash ${h.paramsHash}`);
+
+  // ---- heartbeats: signatures on every core while this thread decodes ----
+  const total = b.heartbeats.length;
+  const raws: Uint8Array[] = new Array<Uint8Array>(total);
+  for (let i = 0; i < total; i++) {
+    const bytes = fromHex(b.heartbeats[i]!.raw);
+    if (bytes === undefined) return F('BUNDLE_MALFORMED', `heartbeat #${i + 1}: raw is not hex`);
+    raws[i] = bytes;
+  }
+  opts.onPhase?.(`checking ${total} signatures`);
+  const sigFailures = await opts.checkSignatures(raws);
+  const sigFailAt = new Map(sigFailures.map((f) => [f.index, f]));
+  opts.onPhase?.('checking replay rules and slots');
+
+  const devices = new Map(b.devices.map((d) => [d.device, d]));
+  const end = window.firstSlot + window.slotCount;
+  const slotMs = BigInt(h.timing.slotMs);
+  const skew = BigInt(h.timing.skewMs);
+  const rollups = new Map<string, { deviceId: string; slot: number; heartbeats: number; metrics: Map<number, bigint> }>();
+  let prevDevice = '';
+  let prevSeq = 0n;
+  for (let i = 0; i < total; i++) {
+    const hb = b.heartbeats[i]!;
+    const where = `heartbeat #${i + 1} (device ${short(hb.device)}`;
+    const sig = sigFailAt.get(i);
+    const decoded = decodeHeartbeat(raws[i]!);
+    if (!decoded.ok) return F('VERIFY_BAD_HEARTBEAT', `${where}): ${decoded.code}: ${decoded.message}`);
+    const d = decoded.value;
+    const at = `${where}, seq ${d.seq})`;
+    if (sig !== undefined) return F('VERIFY_BAD_HEARTBEAT', `${at}: ${sig.code}: ${sig.message} (forged or altered heartbeat)`);
+    if (d.networkId !== h.networkId) return F('VERIFY_WRONG_NETWORK', `${at}: network id ${d.networkId}, the bundle's network is ${h.networkId}`);
+    const dev = devices.get(hb.device);
+    if (dev === undefined) return F('VERIFY_UNKNOWN_DEVICE', `${at}: the device is not in the registry snapshot`);
+    // Key history (docs/bundle.md §Rules): signed by one of the device's keys, received before that
+    // key was retired (ingest refuses a retired key, and a heartbeat is stored after it is received).
+    const key = dev.keys.find((k) => k.key === d.deviceId);
+    if (key === undefined) return F('VERIFY_WRONG_KEY', `${at}: signed by key ${short(d.deviceId)}, which is not in the device's key history`);
+    if (key.retiredAtMs !== null && hb.receivedAt >= key.retiredAtMs) return F('VERIFY_WRONG_KEY', `${at}: received at ${hb.receivedAt}, after its key was retired at ${key.retiredAtMs}`);
+    // Replay rules: per device strictly increasing seq, so no heartbeat is credited twice.
+    if (hb.device < prevDevice) return F('BUNDLE_MALFORMED', `${at}: heartbeats are not sorted by device`);
+    if (hb.device === prevDevice && d.seq <= prevSeq) {
+      return F('VERIFY_REPLAY', d.seq === prevSeq ? `${at}: seq ${d.seq} appears twice (a duplicated heartbeat)` : `${at}: seq ${d.seq} follows seq ${prevSeq}; seqs must strictly increase`);
+    }
+    prevDevice = hb.device;
+    prevSeq = d.seq;
+    // Slot and skew (docs/protocol.md §Replay and time rules).
+    const slot = d.timestamp / slotMs;
+    if (slot < BigInt(window.firstSlot) || slot >= BigInt(end)) return F('VERIFY_OUTSIDE_EPOCH', `${at}: slot ${slot} is outside epoch ${h.epoch} [${window.firstSlot}, ${end})`);
+    const diff = d.timestamp - BigInt(hb.receivedAt);
+    if ((diff < 0n ? -diff : diff) > skew) return F('VERIFY_OUTSIDE_EPOCH', `${at}: timestamp ${d.timestamp} is ${diff} ms from its receive time ${hb.receivedAt} (skew window ${skew} ms)`);
+    const k = `${hb.device}:${slot}`;
+    let r = rollups.get(k);
+    if (r === undefined) rollups.set(k, (r = { deviceId: hb.device, slot: Number(slot), heartbeats: 0, metrics: new Map() }));
+    r.heartbeats++;
+    for (const m of d.metrics) r.metrics.set(m.id, (r.metrics.get(m.id) ?? 0n) + m.value);
+  }
+
+  // ---- recompute with the closer's pure settlement ----
+  opts.onPhase?.('recomputing scores, rewards and the merkle tree');
+  const stated = new Map(b.scores.map((s) => [s.device, s]));
+  for (const s of b.scores) if (!devices.has(s.device)) return F('VERIFY_UNKNOWN_DEVICE', `score of device ${short(s.device)}: the device is not in the registry snapshot`);
+  const infos: DeviceInfo[] = b.devices.map((d) => ({ deviceId: d.device, owner: d.owner, revoked: d.status === 'revoked', connectedMs: stated.get(d.device)?.connectedMs ?? 0 }));
+  const slotRollups: SlotRollup[] = [...rollups.values()].map((r) => ({ deviceId: r.deviceId, slot: r.slot, heartbeats: r.heartbeats, metrics: [...r.metrics].sort((x, y) => x[0] - y[0]) }));
+  const settled = settleEpoch({
+    window,
+    params: params.value,
+    devices: infos,
+    rollups: slotRollups,
+    previous: b.previous.map((l) => ({ account: l.owner, cumulative: BigInt(l.cumulative) })),
+  });
+  if (!settled.ok) return F('VERIFY_SCORE_MISMATCH', `the bundle's inputs cannot be settled: ${settled.code}: ${settled.message}`);
+  const s = settled.value;
+
+  const rewardBy = new Map(s.allocation.devices.map((d) => [d.deviceId, d]));
+  const computedScores = s.scores.devices.map((d) => scoreRecord(d, rewardBy.get(d.deviceId)));
+  const n = Math.max(computedScores.length, b.scores.length);
+  for (let i = 0; i < n; i++) {
+    const c = computedScores[i];
+    const st = b.scores[i];
+    if (c === undefined || st === undefined || c.device !== st.device) {
+      const dev = c === undefined ? st!.device : st === undefined ? c.device : c.device < st.device ? c.device : st.device;
+      return F('VERIFY_SCORE_MISMATCH', `device ${short(dev)}: ${c !== undefined && c.device === dev ? 'recomputed a score the bundle does not state' : 'the bundle states a score that does not follow from its inputs'}`);
+    }
+    const x = scoreLine(st), y = scoreLine(c);
+    if (x !== y) {
+      const rewardOnly = JSON.stringify({ ...st, availabilityReward: '', contributionReward: '' }) === JSON.stringify({ ...c, availabilityReward: '', contributionReward: '' });
+      return F(rewardOnly ? 'VERIFY_REWARD_MISMATCH' : 'VERIFY_SCORE_MISMATCH', `device ${short(c.device)}: ${firstFieldDiff(x, y)}`);
+    }
+  }
+
+  const leafBy = new Map(s.leaves.map((l) => [l.account, l.cumulative]));
+  const computedRewards = s.allocation.owners.map((o) => ({ owner: o.owner, amount: String(o.total), cumulative: String(leafBy.get(o.owner) ?? o.total) }));
+  const m = Math.max(computedRewards.length, b.rewards.length);
+  for (let i = 0; i < m; i++) {
+    const c = computedRewards[i], st = b.rewards[i];
+    if (c === undefined || st === undefined || c.owner !== st.owner) {
+      const who = c === undefined ? st!.owner : st === undefined ? c.owner : c.owner < st.owner ? c.owner : st.owner;
+      return F('VERIFY_REWARD_MISMATCH', `owner ${who}: ${c !== undefined && c.owner === who ? 'recomputed a reward the bundle does not state' : 'the bundle states a reward that does not follow from the scores'}`);
+    }
+    const x = rewardLine(st), y = rewardLine(c);
+    if (x !== y) return F('VERIFY_REWARD_MISMATCH', `owner ${c.owner}: ${firstFieldDiff(x, y)}`);
+  }
+
+  const a = s.allocation;
+  const computed: BundleResult = {
+    emission: String(a.emission),
+    allocated: String(a.allocated),
+    unallocated: String(a.unallocated),
+    unallocatedParts: a.unallocatedParts.map((p) => ({ pool: p.pool, amount: String(p.amount), code: p.code })),
+    cumulativeTotal: String(s.cumulativeTotal),
+    root: s.root,
+    tree: s.tree === null ? null : s.tree.dump(),
+  };
+  const r = b.result;
+  for (const f of ['emission', 'allocated', 'unallocated'] as const) {
+    if (r[f] !== computed[f]) return F('VERIFY_REWARD_MISMATCH', `${f}: bundle says ${r[f]}, recomputed ${computed[f]}`);
+  }
+  if (JSON.stringify(r.unallocatedParts) !== JSON.stringify(computed.unallocatedParts)) return F('VERIFY_REWARD_MISMATCH', `unallocatedParts: bundle says ${clip(JSON.stringify(r.unallocatedParts))}, recomputed ${clip(JSON.stringify(computed.unallocatedParts))}`);
+  if (r.cumulativeTotal !== computed.cumulativeTotal) return F('VERIFY_ROOT_MISMATCH', `cumulativeTotal: bundle says ${r.cumulativeTotal}, recomputed ${computed.cumulativeTotal}`);
+  if (r.root !== computed.root) return F('VERIFY_ROOT_MISMATCH', `merkle root: bundle says ${r.root}, recomputed ${computed.root}`);
+  if (resultLine(r) !== resultLine(computed)) return F('VERIFY_ROOT_MISMATCH', 'the tree dump differs from the tree recomputed from the leaves');
+
+  // ---- the hash and the chain ----
+  if (opts.expectedHash !== undefined && opts.expectedHash.toLowerCase() !== hash) return F('VERIFY_HASH_MISMATCH', `the bundle hashes to ${hash}, expected ${opts.expectedHash.toLowerCase()}`);
+  if (opts.chain !== undefined) {
+    const c = opts.chain;
+    if (c === null) return F('VERIFY_CHAIN_MISMATCH', `the contract holds no root for epoch ${h.epoch}`);
+    if (c.inputsHash.toLowerCase() !== hash) return F('VERIFY_HASH_MISMATCH', `the bundle hashes to ${hash}, the chain's inputsHash for epoch ${h.epoch} is ${c.inputsHash.toLowerCase()}`);
+    if (c.root.toLowerCase() !== (s.root ?? '')) return F('VERIFY_CHAIN_MISMATCH', `root: the chain holds ${c.root.toLowerCase()}, the bundle recomputes to ${s.root}`);
+    if (c.cumulativeTotal !== s.cumulativeTotal) return F('VERIFY_CHAIN_MISMATCH', `cumulativeTotal: the chain holds ${c.cumulativeTotal}, the bundle recomputes to ${s.cumulativeTotal}`);
+    if (c.paramsHash.toLowerCase() !== paramsHash) return F('VERIFY_CHAIN_MISMATCH', `paramsHash: the chain holds ${c.paramsHash.toLowerCase()}, the bundle's parameters hash to ${paramsHash}`);
+  }
+  return {
+    ok: true,
+    summary: { epoch: h.epoch, hash, heartbeats: total, devices: b.devices.length, owners: s.allocation.owners.length, root: s.root, cumulativeTotal: String(s.cumulativeTotal), chainChecked: opts.chain !== undefined },
+  };
+}
