@@ -13,7 +13,7 @@
 import type { BusConsumer, BusDelivery } from '../../bus/bus.ts';
 import type { Store } from '../store/store.ts';
 import { classify, cleanDetail, type Candidate, type IngestRules, type Rejection } from './classify.ts';
-import { writeBatch } from './write-batch.ts';
+import { writeBatch, type BatchOutcome } from './write-batch.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
 import { isPulseError } from '../../shared/errors.ts';
 
@@ -104,11 +104,19 @@ export class IngestWorker {
         (c.poison ? poison : settled).push(d);
       }
     }
+    let out: BatchOutcome;
     try {
-      const out = await writeBatch(this.opts.store, candidates, rejected);
+      out = await writeBatch(this.opts.store, candidates, rejected);
       this.failures = 0;
-      // Ack only after COMMIT (bus/bus.ts): a crash before this line redelivers the batch.
-      await Promise.all([...candidateDeliveries, ...settled].map((d) => d.ack()));
+    } catch (e) {
+      return this.handleFailure(deliveries, e);
+    }
+    // Ack only after COMMIT (bus/bus.ts): a crash before this line redelivers the batch. An ack that
+    // fails now is harmless: the redelivered copy is recorded as HB_DUPLICATE.
+    {
+      const acks = await Promise.allSettled([...candidateDeliveries, ...settled].map((d) => d.ack()));
+      const failedAcks = acks.filter((a) => a.status === 'rejected').length;
+      if (failedAcks > 0) this.log({ level: 'warn', msg: 'acks failed after commit; the bus will redeliver them as duplicates', failed: failedAcks });
       for (const d of poison) d.term();
       const allRejections = [...rejected, ...out.verdicts.filter((v): v is Rejection => v !== undefined)];
       const m = this.opts.metrics;
@@ -121,24 +129,26 @@ export class IngestWorker {
         m.batchSeconds.observe((performance.now() - started) / 1000);
       }
       return { delivered: deliveries.length, accepted: out.inserted, rejected: allRejections.length };
-    } catch (e) {
-      if (isTransient(e) || deliveries.length === 0) {
-        const delay = Math.min(5000, 100 * 2 ** Math.min(this.failures++, 6));
-        this.log({ level: 'warn', msg: 'batch failed, redelivering', error: (e as Error).message, size: deliveries.length, retryMs: delay });
-        this.opts.metrics?.batches.inc({ outcome: 'retried' });
-        for (const d of deliveries) d.nak(delay);
-        return { delivered: deliveries.length, accepted: 0, rejected: 0 };
-      }
-      if (deliveries.length > 1) {
-        // A data error: bisect to find the message that causes it; the others still get stored.
-        this.opts.metrics?.batches.inc({ outcome: 'split' });
-        const half = Math.ceil(deliveries.length / 2);
-        const a = await this.processBatch(deliveries.slice(0, half));
-        const b = await this.processBatch(deliveries.slice(half));
-        return { delivered: a.delivered + b.delivered, accepted: a.accepted + b.accepted, rejected: a.rejected + b.rejected };
-      }
-      return this.recordStoreError(deliveries[0]!, e);
     }
+  }
+
+  private async handleFailure(deliveries: readonly BusDelivery[], e: unknown): Promise<BatchStats> {
+    if (isTransient(e) || deliveries.length === 0) {
+      const delay = Math.min(5000, 100 * 2 ** Math.min(this.failures++, 6));
+      this.log({ level: 'warn', msg: 'batch failed, redelivering', error: (e as Error).message, size: deliveries.length, retryMs: delay });
+      this.opts.metrics?.batches.inc({ outcome: 'retried' });
+      for (const d of deliveries) d.nak(delay);
+      return { delivered: deliveries.length, accepted: 0, rejected: 0 };
+    }
+    if (deliveries.length > 1) {
+      // A data error: bisect to find the message that causes it; the others still get stored.
+      this.opts.metrics?.batches.inc({ outcome: 'split' });
+      const half = Math.ceil(deliveries.length / 2);
+      const a = await this.processBatch(deliveries.slice(0, half));
+      const b = await this.processBatch(deliveries.slice(half));
+      return { delivered: a.delivered + b.delivered, accepted: a.accepted + b.accepted, rejected: a.rejected + b.rejected };
+    }
+    return this.recordStoreError(deliveries[0]!, e);
   }
 
   private async recordStoreError(d: BusDelivery, e: unknown): Promise<BatchStats> {

@@ -1,0 +1,128 @@
+// Workload `ingest`: bus → committed heartbeat rows per second on PostgreSQL (issue 4 §Benchmark),
+// beside a plain COPY of the same rows into a table of the same shape, measured in the same run.
+// The ingest path re-verifies every Ed25519 signature (docs/protocol.md §Heartbeat), so the
+// verify-only rate of the same heartbeats is shown too: it bounds ingest on this machine.
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { from as copyFrom } from 'pg-copy-streams';
+import { PgStore } from '../oracle/store/pg-store.ts';
+import { migrate } from '../oracle/store/migrate.ts';
+import { IngestWorker } from '../oracle/ingest/ingest-worker.ts';
+import { MemoryBus } from '../bus/memory.ts';
+import { heartbeatMessage, newDevice, TEST_NETWORK, type TestDevice } from '../oracle/ingest/testing.ts';
+import { nativeVerifier } from '../shared/crypto/native.ts';
+import { verifyHeartbeat } from '../shared/protocol/heartbeat.ts';
+import { toHex } from '../shared/hex.ts';
+import type { BusHeartbeat } from '../bus/bus.ts';
+import type { BenchFigure, BenchOptions } from './result.ts';
+
+export const description = 'Ingest: bus → committed heartbeat rows/s on PostgreSQL (verify + rules + rollups) beside a plain COPY of the same rows';
+
+const DATABASE_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const TARGET = 50_000;
+
+async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
+  const name = `pulse_bench_${randomBytes(5).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(DATABASE_URL);
+  url.pathname = `/${name}`;
+  try {
+    return await fn(url.toString());
+  } finally {
+    const c = new pg.Client({ connectionString: DATABASE_URL });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await c.end();
+  }
+}
+
+export async function run(opts: BenchOptions): Promise<BenchFigure[]> {
+  const total = opts.quick ? 30_000 : 150_000;
+  const deviceCount = opts.quick ? 500 : 2_000;
+  return withDatabase(async (url) => {
+    const store = new PgStore({ url, maxConnections: 6 });
+    try {
+      await migrate(store);
+      opts.log(`registering ${deviceCount} devices, signing ${total} heartbeats`);
+      const devices: TestDevice[] = Array.from({ length: deviceCount }, () => newDevice());
+      const ids = devices.map((d) => d.deviceId);
+      await store.query("INSERT INTO devices (device_id, registered_via) SELECT unnest($1::text[]), 'operator'", [ids]);
+      await store.query('INSERT INTO device_keys (key_id, device_id) SELECT k, k FROM unnest($1::text[]) AS k', [ids]);
+      const now = Date.now();
+      const messages: BusHeartbeat[] = [];
+      const perDevice = Math.ceil(total / deviceCount);
+      for (let s = 1; s <= perDevice && messages.length < total; s++)
+        for (const d of devices) {
+          if (messages.length >= total) break;
+          messages.push(heartbeatMessage(d, s, { receivedAt: now + s, ts: now + s, metrics: [{ id: 1, value: 3n }, { id: 2, value: 1000n }] }));
+        }
+
+      // Verify-only rate of the same heartbeats (the CPU bound of ingest).
+      const v0 = performance.now();
+      for (const m of messages) verifyHeartbeat(m.raw, { verifier: nativeVerifier, networkId: TEST_NETWORK });
+      const verifyRate = messages.length / ((performance.now() - v0) / 1000);
+
+      // Ingest: memory bus → 2 workers → PostgreSQL, timed from the first fetch to the last commit.
+      const bus = new MemoryBus();
+      const pub = bus.publisher();
+      for (const m of messages) await pub.publish(m);
+      const rules = { networkId: TEST_NETWORK, skewMs: 30_000, slotIntervalMs: 60_000, maxPayloadBytes: 1024, verifier: nativeVerifier };
+      const workers = [0, 1].map(() => new IngestWorker({ store, consumer: bus.consumer('ingest'), rules, batchSize: 1000, fetchWaitMs: 50, log: () => undefined }));
+      opts.log('ingest: memory bus → PostgreSQL, 2 workers, batch 1000');
+      const t0 = performance.now();
+      workers.forEach((w) => w.start());
+      while (bus.size > 0) await new Promise((r) => setTimeout(r, 5));
+      const ingestSeconds = (performance.now() - t0) / 1000;
+      await Promise.all(workers.map((w) => w.stop()));
+      const [stored] = await store.query<{ n: number }>('SELECT count(*)::integer AS n FROM heartbeats');
+      if (stored!.n !== messages.length) throw new Error(`ingest stored ${stored!.n} of ${messages.length}`);
+      const ingestRate = messages.length / ingestSeconds;
+
+      // Plain COPY of the same rows into a table of the same shape (no verify, no rules, no rollups).
+      await store.query('CREATE TABLE heartbeats_copy (LIKE heartbeats INCLUDING ALL)');
+      const lines = messages.map((m) => {
+        const ts = Number(m.receivedAt);
+        return `${m.deviceId}\t${m.seq}\t${m.deviceId}\t${ts}\t${new Date(ts).toISOString()}\t${Math.floor(ts / 60_000)}\t${m.receivedAt}\t\\\\x${toHex(m.raw)}\t{"1":3,"2":1000}\n`;
+      });
+      opts.log('plain COPY of the same rows');
+      const copySeconds = await timedCopy(url, lines);
+      const copyRate = messages.length / copySeconds;
+
+      return [
+        {
+          name: 'ingest: bus → committed heartbeats/s on PostgreSQL (re-verify, replay rules, rollups, 2 workers)',
+          figure: ingestRate,
+          unit: 'rows/s',
+          comparison: { name: 'plain COPY of the same rows, same run', figure: copyRate },
+          target: `>= ${TARGET}`,
+          targetMet: ingestRate >= TARGET,
+          note: `${messages.length} heartbeats, ${deviceCount} devices, memory bus; Ed25519 verify alone of the same heartbeats: ${Math.round(verifyRate)}/s on one thread`,
+        },
+      ];
+    } finally {
+      await store.close();
+    }
+  });
+}
+
+async function timedCopy(url: string, lines: string[]): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const t0 = performance.now();
+    const stream = client.query(copyFrom('COPY heartbeats_copy (device_id, seq, key_id, ts, at, slot, received_at, raw, metrics) FROM STDIN'));
+    await pipeline(Readable.from(chunk(lines, 5000)), stream);
+    return (performance.now() - t0) / 1000;
+  } finally {
+    await client.end();
+  }
+}
+
+function* chunk(lines: string[], size: number): Generator<string> {
+  for (let i = 0; i < lines.length; i += size) yield lines.slice(i, i + size).join('');
+}
