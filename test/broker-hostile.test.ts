@@ -119,7 +119,7 @@ describe('hostile clients', () => {
 
   it('limits new connections per source address (CONNECT flood)', async () => {
     const limited = await startBroker(
-      brokerConfig({ mqttPort: 0, mqttHost: '127.0.0.1', wsPort: undefined, metricsPort: undefined, networkId: NETWORK, connectRate: 20, connectBurst: 10 }),
+      brokerConfig({ mqttPort: 0, mqttHost: '127.0.0.1', wsPort: undefined, metricsPort: undefined, networkId: NETWORK, connectRate: 0.5, connectBurst: 10 }),
       { bus, directory },
     );
     const p = limited.addresses.mqtt!.port;
@@ -129,8 +129,8 @@ describe('hostile clients', () => {
     expect(refused).toBeGreaterThanOrEqual(40);
     expect(refused).toBeLessThanOrEqual(50);
     for (const s of sockets) s?.destroy();
-    // The bucket refills: a real device gets in after a short pause.
-    await new Promise((r) => setTimeout(r, 600));
+    // The bucket refills (0.5/s): a real device gets in after a pause.
+    await new Promise((r) => setTimeout(r, 2_500));
     const c = await connectDevice(`mqtt://127.0.0.1:${p}`, device);
     expect(c.connected).toBe(true);
     await c.endAsync();
