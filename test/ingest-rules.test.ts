@@ -173,5 +173,32 @@ for (const backend of backends(pgOk)) {
       expect(await bus.consumer('ingest').fetch(10, 20)).toEqual([]);
       expect(bus.size).toBe(0);
     });
+
+    it('isolates a message the database refuses (bisecting the batch), records it as INGEST_STORE_ERROR, stores the rest', async () => {
+      const d = newDevice();
+      await registerDevices(registry, [d]);
+      // Stand-in for a data bug: the database refuses exactly one row of this device.
+      await store.exec(`CREATE FUNCTION refuse_seq_13() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.device_id = '${d.deviceId}' AND NEW.seq = 13 THEN RAISE EXCEPTION 'refused for the test' USING ERRCODE = '22023'; END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_seq_13 BEFORE INSERT ON heartbeats FOR EACH ROW EXECUTE FUNCTION refuse_seq_13();`);
+      try {
+        const now = Date.now();
+        const bus = new MemoryBus({ ackWaitMs: 50 });
+        await ingest(Array.from({ length: 20 }, (_, i) => heartbeatMessage(d, i + 1, { receivedAt: now + i })), bus);
+        const seqs = await store.query<{ seq: string }>('SELECT seq::text FROM heartbeats WHERE device_id = $1 ORDER BY seq', [d.deviceId]);
+        expect(seqs.map((r) => Number(r.seq)).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1).filter((s) => s !== 13));
+        const rej = await store.query<{ seq: string; reason: string; detail: string }>('SELECT seq::text, reason, detail FROM rejections WHERE device_id = $1', [d.deviceId]);
+        expect(rej).toHaveLength(1);
+        expect(rej[0]).toMatchObject({ seq: '13', reason: 'INGEST_STORE_ERROR' });
+        expect(rej[0]!.detail).toContain('refused for the test');
+        await new Promise((r) => setTimeout(r, 80));
+        expect(await bus.consumer('ingest').fetch(10, 20)).toEqual([]); // terminated, not redelivered
+      } finally {
+        await store.exec('DROP TRIGGER refuse_seq_13 ON heartbeats; DROP FUNCTION refuse_seq_13();');
+      }
+    });
   });
 }
