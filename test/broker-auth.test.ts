@@ -224,7 +224,7 @@ describe('broker authentication and authorization', () => {
     const gone = closed(c);
     (c.stream as unknown as { destroy(): void }).destroy(); // ungraceful: the broker would publish the Will
     await gone;
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 1_000));
     expect(seen).toEqual([]);
     await watcher.endAsync();
   });

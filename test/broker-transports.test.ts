@@ -81,14 +81,21 @@ describe('broker listeners and operations', () => {
   it('works with mosquitto_pub and mosquitto_sub (QoS 1 heartbeat, rejection event)', async () => {
     const port = String(broker.addresses.mqtt!.port);
     const hbFile = join(dir, 'hb.bin');
+    // A service account watches heartbeats and events with mosquitto_sub (-C: exit after 2 messages).
+    // -d prints protocol events, so the test can wait for the SUBACK instead of sleeping.
+    // stdbuf: stdout is a pipe here, and the debug lines would otherwise sit in stdio's buffer.
+    const sub = spawn('stdbuf', ['-oL', 'mosquitto_sub', '-d', '-h', '127.0.0.1', '-p', port, '-i', 'bridge-1', '-u', 'bridge', '-P', 'pw', '-t', `devices/${device.id}/#`, '-C', '2', '-W', '30', '-F', '%t %x'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let subscribed: () => void = () => undefined;
+    const subacked = new Promise<void>((r) => (subscribed = r));
+    sub.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('received SUBACK')) subscribed();
+    });
+    const exited = new Promise<number | null>((r) => sub.once('exit', r));
+    await subacked;
     const hb = device.heartbeat();
     writeFileSync(hbFile, hb);
-    // A service account watches heartbeats and events with mosquitto_sub (-C: exit after 2 messages).
-    const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', port, '-i', 'bridge-1', '-u', 'bridge', '-P', 'pw', '-t', `devices/${device.id}/#`, '-C', '2', '-W', '10', '-F', '%t %x'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    sub.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((r) => sub.once('exit', r));
-    await new Promise((r) => setTimeout(r, 400)); // let the subscription settle
     const pub = (file: string) => run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-i', device.id, '-u', device.id, '-P', device.password(), '-t', device.topic, '-q', '1', '-f', file]);
     await pub(hbFile); // exit status 0: the PUBACK came back
     expect(await seqs(consumer)).toEqual([device.seq]);
@@ -96,7 +103,8 @@ describe('broker listeners and operations', () => {
     writeFileSync(hbFile, bad);
     await pub(hbFile);
     expect(await exited).toBe(0);
-    const lines = out.trim().split('\n');
+    // Keep the -F lines ("<topic> <hex>"), drop -d's protocol chatter.
+    const lines = out.trim().split('\n').filter((l) => l.startsWith('devices/'));
     expect(lines[0]).toBe(`${device.topic} ${Buffer.from(hb).toString('hex')}`);
     const [topic, hex] = lines[1]!.split(' ');
     expect(topic).toBe(device.eventsTopic);
