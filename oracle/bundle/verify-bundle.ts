@@ -219,10 +219,15 @@ export async function verifyBundle(b: Bundle, hash: string, opts: VerifyOptions)
       const dev = c === undefined ? st!.device : st === undefined ? c.device : c.device < st.device ? c.device : st.device;
       return F('VERIFY_SCORE_MISMATCH', `device ${short(dev)}: ${c !== undefined && c.device === dev ? 'recomputed a score the bundle does not state' : 'the bundle states a score that does not follow from its inputs'}`);
     }
-    const x = scoreLine(st), y = scoreLine(c);
-    if (x !== y) {
-      const rewardOnly = JSON.stringify({ ...st, availabilityReward: '', contributionReward: '' }) === JSON.stringify({ ...c, availabilityReward: '', contributionReward: '' });
-      return F(rewardOnly ? 'VERIFY_REWARD_MISMATCH' : 'VERIFY_SCORE_MISMATCH', `device ${short(c.device)}: ${firstFieldDiff(x, y)}`);
+  }
+  // Two passes: scores follow from the inputs, device rewards from all the scores, so a changed
+  // input is reported on its own device before the rewards it shifts on every other device.
+  const noReward = (x: BundleScore): BundleScore => ({ ...x, availabilityReward: '0', contributionReward: '0' });
+  for (const full of [false, true]) {
+    for (let i = 0; i < n; i++) {
+      const c = computedScores[i]!, st = b.scores[i]!;
+      const x = scoreLine(full ? st : noReward(st)), y = scoreLine(full ? c : noReward(c));
+      if (x !== y) return F(full ? 'VERIFY_REWARD_MISMATCH' : 'VERIFY_SCORE_MISMATCH', `device ${short(c.device)}: ${firstFieldDiff(x, y)}`);
     }
   }
 
