@@ -75,7 +75,7 @@ export class RejectionSpikeDetector {
   /** Counts per reason for one window (reasons absent from the map had zero); returns new spikes. */
   observe(counts: ReadonlyMap<string, number>): SpikeVerdict[] {
     const spikes: SpikeVerdict[] = [];
-    const reasons = new Set([...this.baselines.keys(), ...counts.keys()]);
+    const reasons = new Set([...this.baselines.keys(), ...this.active, ...counts.keys()]);
     for (const reason of reasons) {
       const count = counts.get(reason) ?? 0;
       const base = this.baselines.get(reason) ?? 0;
