@@ -63,7 +63,7 @@ for (const backend of backends) {
       expect(b.scores.find((s) => s.device === bb.deviceId)!.reasons).toEqual(expect.arrayContaining(['METRIC_CAPPED', 'PARTIAL_UPTIME']));
       expect(b.scores.find((s) => s.device === a.deviceId)!.creditedSlots).toBe(10);
       expect(b.previous).toEqual([]);
-      const oz = StandardMerkleTree.load(b.result.tree as Parameters<typeof StandardMerkleTree.load>[0]);
+      const oz = StandardMerkleTree.load(b.result.tree as unknown as Parameters<typeof StandardMerkleTree.load>[0]);
       expect(oz.root).toBe(b.result.root);
       // Epoch 1 starts from epoch 0's leaves.
       const b1 = loadBundle(fx.bundles[1].file);
