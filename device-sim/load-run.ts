@@ -223,7 +223,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   // Rejection events trail their PUBACKs slightly.
   await new Promise((r) => setTimeout(r, 200));
   await Promise.all(conns.map((c) => new Promise<void>((r) => c.client.end(true, () => r()))));
-  await state.save();
+  await state.close();
 
   const sorted = latencies.slice(0, acked).sort();
   return {

@@ -43,6 +43,18 @@ describe('SimState', () => {
     expect(other.devices[0]!.deviceId).not.toBe(a.devices[0]!.deviceId);
   });
 
+  it('one process per state file: a live holder is refused, a dead one is taken over, close releases', async () => {
+    const dir = await tempDir();
+    const lock = `${SimState.fileFor(dir, 1)}.lock`;
+    await writeFile(lock, `${process.ppid}\n`); // a live process that is not us
+    await expect(SimState.open(dir, 1, 1)).rejects.toSatisfy((e: unknown) => isPulseError(e, 'CLI_INPUT') && /in use by process/.test((e as Error).message));
+    await writeFile(lock, '4194303\n'); // the highest pid Linux can hand out: almost certainly no such process
+    const s = await SimState.open(dir, 1, 1);
+    expect((await readFile(lock, 'utf8')).trim()).toBe(String(process.pid));
+    await s.close();
+    await expect(readFile(lock, 'utf8')).rejects.toThrow(/ENOENT/);
+  });
+
   it('refuses a damaged or foreign state file with CLI_INPUT', async () => {
     const dir = await tempDir();
     const path = SimState.fileFor(dir, 1);

@@ -8,7 +8,7 @@
 // fsync the directory). A crash can therefore only lose unused seqs of a lease, never reuse one:
 // a restart begins above the last reservation. Gaps are allowed by the protocol; repeats are not.
 import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MAX_SEQ } from '../shared/protocol/constants.ts';
 import { PulseError } from '../shared/errors.ts';
@@ -62,6 +62,36 @@ function parseState(text: string, path: string, networkId: number): SimDeviceRec
   });
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One simulator process per state file: two processes starting from the same reservation would
+ * sign different heartbeats with the same seqs (HB_EQUIVOCATION). The lock file holds the owner's
+ * pid; a lock left by a dead process (or by this one) is taken over.
+ */
+async function acquireLock(lockPath: string): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFile(lockPath, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new PulseError('CLI_INPUT', `cannot lock ${lockPath}: ${(e as Error).message}`);
+    }
+    const holder = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder))
+      throw new PulseError('CLI_INPUT', `simulator state ${lockPath.slice(0, -5)} is in use by process ${holder}; use another --state-dir`);
+    await unlink(lockPath).catch(() => undefined);
+  }
+  throw new PulseError('CLI_INPUT', `cannot take the lock ${lockPath}`);
+}
+
 export class SimState {
   private writeChain: Promise<void> = Promise.resolve();
   private pendingWrite: Promise<void> | undefined;
@@ -89,6 +119,7 @@ export class SimState {
     if (dir !== undefined) {
       await mkdir(dir, { recursive: true });
       path = SimState.fileFor(dir, networkId);
+      await acquireLock(`${path}.lock`);
       let text: string | undefined;
       try {
         text = await readFile(path, 'utf8');
@@ -102,6 +133,15 @@ export class SimState {
     const state = new SimState(path, networkId, devices);
     if (grew) await state.save();
     return state;
+  }
+
+  /** Write the state and release the lock (when this process holds it). */
+  async close(): Promise<void> {
+    await this.save();
+    if (this.path === undefined) return;
+    const lockPath = `${this.path}.lock`;
+    const holder = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
+    if (holder === process.pid) await unlink(lockPath).catch(() => undefined);
   }
 
   /** Persist a reservation up to `upTo` for device `index`; resolves once it is on disk. */
@@ -161,7 +201,7 @@ export class SimState {
       networkId: this.networkId,
       devices: this.devices.map((d) => ({ secretKey: toHex(d.secretKey), reservedSeq: d.reservedSeq.toString(), onboarded: d.onboarded })),
     };
-    const tmp = `${path}.tmp`;
+    const tmp = `${path}.${process.pid}.tmp`;
     const fh = await open(tmp, 'w', 0o600); // secret keys inside: owner-only
     try {
       await fh.writeFile(JSON.stringify(shape) + '\n');

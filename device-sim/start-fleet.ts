@@ -147,7 +147,7 @@ export async function startFleet(options: FleetOptions): Promise<FleetHandle> {
     stop(drainMs = 2000) {
       stopping ??= (async () => {
         await Promise.all(devices.map((d) => d.stop(drainMs)));
-        await state.save();
+        await state.close();
         await outbox?.close();
       })();
       return stopping;

@@ -43,6 +43,7 @@ describe('pulse sim (CLI)', () => {
     // Keys first, registered by the "operator"; the CLI then reuses them from the state dir.
     const pre = await SimState.open(join(dir, 'state'), NETWORK, 20);
     for (const d of pre.devices) directory.set(d.deviceId);
+    await pre.close(); // release the state lock for the child processes
   });
 
   afterAll(async () => {
