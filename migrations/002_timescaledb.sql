@@ -1,14 +1,24 @@
 -- 002: the TimescaleDB branch, kept in this one place (docs/storage.md §TimescaleDB). When the
--- extension is available (and preloaded) heartbeats become a hypertable on device time with
+-- extension can be created, heartbeats become a hypertable on device time with
 -- compression, retention and an hourly continuous aggregate. Otherwise the same names exist as
 -- plain objects: heartbeats stays a plain table and heartbeats_hourly is an ordinary view using
 -- date_bin, which runs on PostgreSQL >= 14 and PGlite. Scoring never depends on either: it reads
 -- the oracle-maintained slot_rollups (001).
 DO $$
+DECLARE
+  have_timescaledb boolean := false;
 BEGIN
-  IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
-     AND current_setting('shared_preload_libraries', true) LIKE '%timescaledb%' THEN
-    CREATE EXTENSION IF NOT EXISTS timescaledb;
+  IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
+    -- A server that has the package but not in shared_preload_libraries refuses CREATE EXTENSION;
+    -- that must not fail the migration, so try it in a subtransaction and fall back to plain tables.
+    BEGIN
+      CREATE EXTENSION IF NOT EXISTS timescaledb;
+      have_timescaledb := true;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE NOTICE 'timescaledb is available but could not be created (%); using plain tables', SQLERRM;
+    END;
+  END IF;
+  IF have_timescaledb THEN
     -- A hypertable's unique indexes must include the partitioning column, so (device_id, seq)
     -- becomes (device_id, seq, at). Exactly-once per (device_id, seq) is still guaranteed: ingest
     -- holds the device row lock and checks devices.max_seq before inserting (oracle/ingest).
