@@ -5,7 +5,7 @@
 // Aedes 1.2 behaviours this file works around (found by probing 1.2.0, see docs/broker.md):
 // - a QoS 1 PUBACK is written before the `published` handler runs (lib/handlers/publish.js), so the
 //   bus hand-off happens inside `authorizePublish`, whose callback gates the PUBACK;
-// - no packet-size limit: every transport is wrapped in a GuardedStream (broker/frame-guard.ts);
+// - no packet-size limit: every transport's reads are scanned by broker/frame-guard.ts first;
 // - NUL and invalid UTF-8 in topic names are accepted: broker/acl.ts refuses them;
 // - an empty client id with clean session off is accepted, against MQTT-3.1.3-8: refused here with
 //   CONNACK 0x02 (MQTT-3.1.3-9).
@@ -27,7 +27,7 @@ import { isDeviceId } from '../shared/protocol/device-id.ts';
 import type { HeartbeatCode } from '../shared/error-codes.ts';
 import { PulseError } from '../shared/errors.ts';
 import type { BrokerConfig } from './config.ts';
-import { GuardedStream } from './frame-guard.ts';
+import { guardReads } from './frame-guard.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { DirectoryCache } from './directory-cache.ts';
 import { mayPublish, mayReceive, maySubscribe, type Principal } from './acl.ts';
@@ -362,14 +362,14 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       inner.destroy();
       return;
     }
-    const stream = new GuardedStream(inner, frameLimit, (v) => violation(v, { remote, transport }));
-    connections.add(stream);
+    guardReads(inner, frameLimit, (v) => violation(v, { remote, transport }));
+    connections.add(inner);
     metrics.connections.inc({ transport });
-    stream.once('close', () => {
-      connections.delete(stream);
+    inner.once('close', () => {
+      connections.delete(inner);
       metrics.connections.dec({ transport });
     });
-    broker.handle(stream, req);
+    broker.handle(inner, req);
   };
 
   const onSocket = (transport: 'tcp' | 'tls') => (socket: Socket) => {

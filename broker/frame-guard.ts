@@ -4,7 +4,7 @@
 // remaining length as a variable byte integer of at most 4 bytes) as bytes stream past, skips bodies
 // without copying, and closes the connection as soon as a header announces a frame above the limit,
 // before any of its body is buffered.
-import { Duplex } from 'node:stream';
+import type { Readable } from 'node:stream';
 
 export type FrameViolation = 'frame_too_large' | 'malformed_length';
 
@@ -60,53 +60,22 @@ export class FrameScanner {
 }
 
 /**
- * A Duplex that passes bytes between a transport (TCP/TLS socket or WebSocket stream) and Aedes,
- * scanning inbound bytes with a FrameScanner. Writes are batched (mqtt-packet corks the stream per
- * packet) and respect the transport's backpressure.
+ * Guard a transport in place: Aedes consumes a connection only through `readable` events and
+ * `read()` (aedes lib/client.js), so wrapping the instance's `read` scans every byte before the MQTT
+ * parser sees it, without a second stream per connection (an extra Duplex costs memory on every idle
+ * connection and a copy on every chunk). On a violation the chunk is withheld and the transport is
+ * destroyed.
  */
-export class GuardedStream extends Duplex {
-  constructor(
-    private readonly inner: Duplex,
-    maxRemainingLength: number,
-    onViolation: (v: FrameViolation) => void,
-  ) {
-    super({ allowHalfOpen: false });
-    const scanner = new FrameScanner(maxRemainingLength);
-    inner.on('data', (chunk: Buffer) => {
-      if (this.destroyed) return;
-      const bad = scanner.scan(chunk);
-      if (bad !== undefined) {
-        onViolation(bad);
-        this.destroy();
-        return;
-      }
-      if (!this.push(chunk)) inner.pause();
-    });
-    inner.once('end', () => this.push(null));
-    inner.on('error', (e: Error) => this.destroy(e));
-    inner.once('close', () => this.destroy());
-  }
-
-  override _read(): void {
-    this.inner.resume();
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (error?: Error | null) => void): void {
-    if (this.inner.write(chunk)) cb();
-    else this.inner.once('drain', () => cb());
-  }
-
-  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (error?: Error | null) => void): void {
-    this._write(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), 'binary', cb);
-  }
-
-  override _final(cb: (error?: Error | null) => void): void {
-    this.inner.end();
-    cb();
-  }
-
-  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
-    this.inner.destroy();
-    cb(err);
-  }
+export function guardReads(stream: Readable, maxRemainingLength: number, onViolation: (v: FrameViolation) => void): void {
+  const scanner = new FrameScanner(maxRemainingLength);
+  const read = stream.read.bind(stream);
+  stream.read = (size?: number): unknown => {
+    const chunk: unknown = read(size);
+    if (chunk === null || stream.destroyed) return chunk;
+    const bad = scanner.scan(chunk as Uint8Array);
+    if (bad === undefined) return chunk;
+    onViolation(bad);
+    stream.destroy();
+    return null;
+  };
 }
