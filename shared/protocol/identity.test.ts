@@ -35,7 +35,7 @@ describe('identity messages round trip', () => {
         expect(toHex(r.value.signerKey)).toBe(toHex(makerPk));
         expect(bytes.length).toBe(2 + 4 + 32 + 32 + 1 + utf8Len(m) + 8 + 64);
       }),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
   });
 
@@ -51,7 +51,7 @@ describe('identity messages round trip', () => {
         expect(rt.ok && rt.value.values).toEqual(t);
         expect(tb.length).toBe(2 + 4 + 32 + 20 + 8 + 64);
       }),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
   });
 
@@ -62,7 +62,7 @@ describe('identity messages round trip', () => {
         const r = verifyIdentity(KeyRotation, signIdentity(KeyRotation, v, signerFor(devSk)), { verifier: native });
         expect(r.ok && r.value.values).toEqual(v);
       }),
-      { numRuns: 200 },
+      { numRuns: 100 },
     );
   });
 
