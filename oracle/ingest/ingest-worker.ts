@@ -12,7 +12,7 @@
 //   isolated; that message is recorded as INGEST_STORE_ERROR and terminated.
 import type { BusConsumer, BusDelivery } from '../../bus/bus.ts';
 import type { Store } from '../store/store.ts';
-import { classify, cleanDetail, type Candidate, type IngestRules, type Rejection } from './classify.ts';
+import { classify, classifyAsync, cleanDetail, type Candidate, type IngestRules, type Rejection } from './classify.ts';
 import { writeBatch, type BatchOutcome } from './write-batch.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
 import { isPulseError } from '../../shared/errors.ts';
@@ -94,8 +94,11 @@ export class IngestWorker {
     const rejected: Rejection[] = [];
     const poison: BusDelivery[] = [];
     const settled: BusDelivery[] = [];
-    for (const d of deliveries) {
-      const c = classify(d.message, this.opts.rules);
+    // Stateless checks for the whole batch at once: signatures verify in parallel on the threadpool.
+    const classified = await Promise.all(deliveries.map((d) => classifyAsync(d.message, this.opts.rules)));
+    for (let i = 0; i < deliveries.length; i++) {
+      const d = deliveries[i]!;
+      const c = classified[i]!;
       if (c.kind === 'candidate') {
         candidates.push(c.candidate);
         candidateDeliveries.push(d);
