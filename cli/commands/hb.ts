@@ -14,7 +14,7 @@ import { PulseError } from '../../shared/errors.ts';
 import { fromHex, toHex } from '../../shared/hex.ts';
 import { loadKeyFile } from './keys.ts';
 
-export const summary = 'heartbeats: make (build and sign), inspect (decode, verify, list every problem)';
+export const summary = 'Heartbeats: make (build and sign), inspect (decode, verify, list every problem)';
 
 /** Network id the CLI uses when --network is not given. */
 export const CLI_DEFAULT_NETWORK_ID = 1;

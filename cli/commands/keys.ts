@@ -9,7 +9,7 @@ import { PulseError } from '../../shared/errors.ts';
 import { toHex } from '../../shared/hex.ts';
 import { usageErrors } from './hb.ts';
 
-export const summary = 'device key files: new, show';
+export const summary = 'Device key files: new, show';
 
 const HELP = `Usage:
   pulse keys new [--out FILE]   make a device keypair (Ed25519). With --out, writes the key file with

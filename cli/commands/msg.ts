@@ -12,7 +12,7 @@ import { fromHex, toHex } from '../../shared/hex.ts';
 import { parseNetwork, parseNow, parseUint, readBytesArg, usageErrors, verifierByName } from './hb.ts';
 import { loadKeyFile } from './keys.ts';
 
-export const summary = 'identity messages: make, inspect (maker certificate, owner binding, owner transfer, key rotation)';
+export const summary = 'Identity messages: make, inspect (maker certificate, owner binding, owner transfer, key rotation)';
 
 const U64_MAX = (1n << 64n) - 1n;
 
