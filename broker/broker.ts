@@ -146,9 +146,12 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   const drainWaiters = new Set<() => void>();
   metrics.busUp.set(1);
 
+  // Floods are counted, and logged only at debug: one log line per refused socket would let an
+  // attacker fill the disk.
+  const QUIET: ReadonlySet<ViolationReason> = new Set(['max_connections', 'connect_rate', 'frame_too_large', 'malformed_length', 'shutting_down']);
   const violation = (reason: ViolationReason, fields: Record<string, unknown> = {}) => {
     metrics.violations.inc({ reason });
-    log.info('violation', { reason, ...fields });
+    (QUIET.has(reason) ? log.debug : log.info)('violation', { reason, ...fields });
   };
 
   const broker = await Aedes.createBroker({
