@@ -351,13 +351,22 @@ export function heartbeatVectors(): Json {
   for (const [bit, field] of flips) {
     broken.push(hbBroken(`bit ${bit} flipped (${field})`, flipBit(goodBytes, bit), expectedCodeForFlip(goodBytes, bit, net), net, `byte ${bit >> 3}, mask 0x${(1 << (bit & 7)).toString(16).padStart(2, '0')}`));
   }
+  // Clock rule (docs/protocol.md §Replay and time rules): |timestamp − receivedAt| ≤ skew, inclusive.
+  const clock = [
+    ['on time', 0, 'ok'],
+    ['30 s late, at the limit', 30_000, 'ok'],
+    ['30.001 s late', 30_001, 'HB_CLOCK_SKEW'],
+    ['30 s early, at the limit', -30_000, 'ok'],
+    ['30.001 s early', -30_001, 'HB_CLOCK_SKEW'],
+  ].map(([name, offset, expected]) => ({ name: name as string, hex: toHex(goodBytes), timestamp: base.timestamp.toString(), receivedAt: Number(base.timestamp) + (offset as number), skewMs: 30_000, expected: expected as string }));
   return {
-    description: 'Pulse wire format v1 heartbeat vectors (docs/protocol.md). valid: fields, key and the exact bytes; broken: bytes, receiver context and the reason code every receiver must return first.',
+    description: 'Pulse wire format v1 heartbeat vectors (docs/protocol.md). valid: fields, key and the exact bytes; broken: bytes, receiver context and the reason code every receiver must return first; clock: the skew rule at its edges.',
     generator: 'npx tsx scripts/gen-vectors.ts',
     domain: toHex(DOMAIN),
     valid,
     edgeValid,
     broken,
+    clock,
   };
 }
 

@@ -8,7 +8,7 @@ import { NativeVerifier } from '../crypto/native.ts';
 import { nobleVerifier } from '../crypto/noble.ts';
 import type { Ed25519Verifier } from '../crypto/signature-check.ts';
 import { fromHex, toHex } from '../hex.ts';
-import { decodeHeartbeat, heartbeatSigningInput, signHeartbeat, verifyHeartbeat } from './heartbeat.ts';
+import { decodeHeartbeat, heartbeatSigningInput, signHeartbeat, verifyHeartbeat, withinSkew } from './heartbeat.ts';
 import { connectTokenSigningInput, verifyConnectToken } from './connect-token.ts';
 import { KeyRotation, MakerCertificate, OwnerBinding, OwnerTransfer, signIdentity, verifyIdentity } from './identity.ts';
 import { signerFor } from './signer.ts';
@@ -59,6 +59,17 @@ describe('heartbeat vectors', () => {
       for (const verifier of verifiers) expect(verifyHeartbeat(hex(c['hex']), { verifier, ...(c['context'] as object) }).ok, String(c['name'])).toBe(true);
     }
     expect(v.edgeValid?.length).toBeGreaterThan(0);
+  });
+
+  it('clock: the skew rule holds at its edges', () => {
+    const clock = (v as unknown as { clock: J[] }).clock;
+    expect(clock.length).toBe(5);
+    for (const c of clock) {
+      const r = verifyHeartbeat(hex(c['hex']), { verifier: verifiers[0]! });
+      if (!r.ok) throw new Error(r.code);
+      expect(r.value.timestamp.toString()).toBe(c['timestamp']);
+      expect(withinSkew(r.value.timestamp, c['receivedAt'] as number, c['skewMs'] as number) ? 'ok' : 'HB_CLOCK_SKEW', String(c['name'])).toBe(c['expected']);
+    }
   });
 
   it('broken: both verifiers return the declared reason code first', () => {
