@@ -168,4 +168,18 @@ describe.skipIf(!ok)('JetStreamBus', () => {
       await proxy.close();
     }
   });
+
+  it('closes even while NATS is unreachable (the drain is bounded)', async () => {
+    const u = new URL(NATS_URL);
+    const proxy = await tcpProxy({ host: u.hostname, port: Number(u.port || 4222) });
+    try {
+      const bus = await open({ servers: `nats://127.0.0.1:${proxy.port}`, publishTimeoutMs: 300 });
+      await bus.publisher().publish(hb(devB, 1));
+      proxy.cut();
+      await bus.close();
+      expect(bus.nc.isClosed()).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+  });
 });

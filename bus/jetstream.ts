@@ -219,8 +219,13 @@ export class JetStreamBus implements Bus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // drain: let publishes in flight get their acks and subscriptions finish before closing.
-    await this.nc.drain().catch(() => this.nc.close());
+    // drain: let publishes in flight get their acks and subscriptions finish before closing; if
+    // the server is unreachable a drain would wait for a reconnect, so it is bounded.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bounded = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.publishTimeoutMs)));
+    await Promise.race([this.nc.drain().catch(() => undefined), bounded]);
+    clearTimeout(timer);
+    if (!this.nc.isClosed()) await this.nc.close().catch(() => undefined);
   }
 
   get isClosed(): boolean {
