@@ -1,0 +1,235 @@
+// The idempotent root poster and the claim helpers on a real anvil node (docs/contracts.md §Posting):
+// never two roots for one epoch, resume after a crash between signing and sending, fee bumps while
+// the transaction is stuck, RPC outages survived with backoff, and a claim paying exactly the leaf.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Contract, JsonRpcProvider, Transaction, Wallet, keccak256, toUtf8Bytes } from 'ethers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { needs } from './support/services.ts';
+import { startAnvil, type Anvil } from './support/anvil.ts';
+import { deployPulseContracts, type Deployment } from '../oracle/chain/deploy.ts';
+import { loadArtifact } from '../oracle/chain/artifacts.ts';
+import { RootPoster, type RootPosterOptions } from '../oracle/chain/root-poster.ts';
+import { MemoryPostJournal, type PostIntent } from '../oracle/chain/post-journal.ts';
+import { claimCalldata, claimStatus, sendClaim } from '../oracle/chain/claim.ts';
+import type { RootPayload } from '../oracle/chain/post-root-signature.ts';
+import { buildRewardTree } from '../shared/merkle/reward-tree.ts';
+import { isPulseError } from '../shared/errors.ts';
+
+const ok = await needs('anvil');
+
+/** An HTTP JSON-RPC proxy in front of anvil whose connections can be cut, to play an RPC outage. */
+async function flakyProxy(target: string): Promise<{ url: string; setDown(v: boolean): void; requests(): number; close(): Promise<void> }> {
+  let down = false;
+  let count = 0;
+  const server: Server = createServer((req, res) => {
+    count++;
+    if (down) {
+      req.socket.destroy();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) })
+        .then(async (r) => {
+          res.writeHead(r.status, { 'content-type': 'application/json' });
+          res.end(Buffer.from(await r.arrayBuffer()));
+        })
+        .catch(() => req.socket.destroy());
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    setDown: (v) => (down = v),
+    requests: () => count,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+describe.skipIf(!ok)('RootPoster and claims on anvil', () => {
+  let anvil: Anvil;
+  let provider: JsonRpcProvider;
+  let sender: Wallet;
+  let oracle: Wallet;
+  let dep: Deployment;
+  let dist: Contract;
+  const owners = [Wallet.createRandom().address, Wallet.createRandom().address];
+  const tree1 = buildRewardTree([{ account: owners[0]!, cumulative: 700n }, { account: owners[1]!, cumulative: 300n }]);
+  if (!tree1.ok) throw new Error(tree1.message);
+  const t1 = tree1.value;
+
+  const payload = (epoch: bigint, root: string, cumulativeTotal: bigint): RootPayload => ({
+    epoch,
+    root,
+    cumulativeTotal,
+    inputsHash: keccak256(toUtf8Bytes(`bundle ${epoch}`)),
+    paramsHash: keccak256(toUtf8Bytes('params v1')),
+    dataUri: `file:///bundles/${epoch}.json`,
+  });
+  const poster = (o: Partial<RootPosterOptions> = {}) =>
+    new RootPoster({ provider, distributor: dep.distributor, sender, oracleSigners: [oracle], journal: new MemoryPostJournal(), pollMs: 50, bumpAfterMs: 5_000, ...o });
+  const postedCount = async () => (await dist.getFunction('postedCount')()) as bigint;
+
+  beforeAll(async () => {
+    anvil = await startAnvil();
+    provider = new JsonRpcProvider(anvil.url, undefined, { staticNetwork: true, cacheTimeout: -1, pollingInterval: 100 });
+    const admin = new Wallet(anvil.keys[0]!, provider);
+    sender = new Wallet(anvil.keys[1]!, provider);
+    oracle = new Wallet(anvil.keys[2]!, provider);
+    dep = await deployPulseContracts(admin, {
+      admin: admin.address,
+      guardian: admin.address,
+      oracleSigners: [oracle.address],
+      threshold: 1,
+      challengePeriodSeconds: 3600,
+      maxIncreasePerEpoch: 10n ** 24n,
+      mintToDistributor: 10n ** 24n,
+    });
+    dist = new Contract(dep.distributor, loadArtifact('RewardDistributor').abi, provider);
+  });
+  afterAll(async () => {
+    provider?.destroy();
+    await anvil?.stop();
+  });
+
+  it('posts once; posting the same epoch again is a no-op that reports the same transaction', async () => {
+    const p = poster();
+    const a = await p.post(payload(1n, t1.root, 1000n));
+    expect(a.status).toBe('posted');
+    const b = await poster().post(payload(1n, t1.root, 1000n));
+    expect(b).toEqual({ epoch: 1n, status: 'already-posted', txHash: a.txHash, vetoed: false });
+    expect(await postedCount()).toBe(1n);
+  });
+
+  it('refuses a different root for a posted epoch and an epoch older than the latest', async () => {
+    const other = keccak256('0x99');
+    await expect(poster().post(payload(1n, other, 1000n))).rejects.toSatisfy((e) => isPulseError(e, 'CHAIN_ROOT_CONFLICT'));
+    await expect(poster().post(payload(0n, other, 1000n))).rejects.toSatisfy((e) => isPulseError(e, 'CHAIN_EPOCH_PASSED'));
+    expect(await postedCount()).toBe(1n);
+  });
+
+  it('names the contract error when the chain refuses (signer not an oracle, increase over the cap)', async () => {
+    const stranger = new Wallet(Wallet.createRandom().privateKey, provider);
+    await expect(poster({ oracleSigners: [stranger] }).post(payload(2n, keccak256('0x02'), 1001n))).rejects.toThrow(/CHAIN_REVERTED.*SignerNotOracle/);
+    await expect(poster().post(payload(2n, keccak256('0x02'), 10n ** 25n))).rejects.toThrow(/CHAIN_REVERTED.*IncreaseOverCap/);
+  });
+
+  it('resumes after a crash between signing and sending with the very same transaction', async () => {
+    const journal = new MemoryPostJournal();
+    let crash = true;
+    // The journal persists the intent, then the "process dies" before broadcasting.
+    const crashing = {
+      load: (e: bigint) => journal.load(e),
+      save: async (i: PostIntent) => {
+        await journal.save(i);
+        if (crash) throw new Error('simulated crash after the journal write');
+      },
+    };
+    const p = payload(2n, keccak256('0x02'), 1100n);
+    await expect(poster({ journal: crashing }).post(p)).rejects.toThrow('simulated crash');
+    expect(await postedCount()).toBe(1n);
+    const saved = (await journal.load(2n))!;
+    expect(saved.rawTxs).toHaveLength(1);
+    crash = false;
+    const out = await poster({ journal: crashing }).post(p);
+    expect(out.status).toBe('posted');
+    expect(out.txHash).toBe(Transaction.from(saved.rawTxs[0]!).hash);
+    expect(await postedCount()).toBe(2n);
+  });
+
+  it('after a crash once the transaction was sent, the next run finds the root on chain', async () => {
+    const journal = new MemoryPostJournal();
+    const p = payload(3n, keccak256('0x03'), 1200n);
+    const first = await poster({ journal }).post(p);
+    // A "restarted" process with the same journal: nothing new is sent.
+    const nonceBefore = await provider.getTransactionCount(sender.address);
+    const again = await poster({ journal }).post(p);
+    expect(again.status).toBe('already-posted');
+    expect(again.txHash).toBe(first.txHash);
+    expect(await provider.getTransactionCount(sender.address)).toBe(nonceBefore);
+  });
+
+  it('bumps the fee while the transaction is not mined, and exactly one version lands', async () => {
+    await anvil.rpc('evm_setAutomine', [false]);
+    const journal = new MemoryPostJournal();
+    const p = payload(4n, keccak256('0x04'), 1300n);
+    const done = poster({ journal, bumpAfterMs: 300 }).post(p);
+    try {
+      for (let i = 0; i < 200 && ((await journal.load(4n))?.rawTxs.length ?? 0) < 3; i++) await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      await anvil.rpc('evm_setAutomine', [true]);
+      await anvil.rpc('evm_mine');
+    }
+    const out = await done;
+    const intent = (await journal.load(4n))!;
+    expect(intent.rawTxs.length).toBeGreaterThanOrEqual(3);
+    const txs = intent.rawTxs.map((r) => Transaction.from(r));
+    expect(new Set(txs.map((t) => t.nonce)).size).toBe(1);
+    for (let i = 1; i < txs.length; i++) {
+      expect(txs[i]!.maxFeePerGas! > txs[i - 1]!.maxFeePerGas!).toBe(true);
+      expect(txs[i]!.maxPriorityFeePerGas! > txs[i - 1]!.maxPriorityFeePerGas!).toBe(true);
+    }
+    expect(txs.map((t) => t.hash)).toContain(out.txHash);
+    expect(out.status).toBe('posted');
+    expect(await postedCount()).toBe(4n);
+  });
+
+  it('survives an RPC outage with backoff, and gives up with CHAIN_RPC_UNAVAILABLE past its budget', async () => {
+    const proxy = await flakyProxy(anvil.url);
+    const flaky = new JsonRpcProvider(proxy.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    try {
+      const p = payload(5n, keccak256('0x05'), 1400n);
+      proxy.setDown(true);
+      const logs: Record<string, unknown>[] = [];
+      const done = poster({ provider: flaky, sender: sender.connect(flaky), rpcRetryBudgetMs: 30_000, log: (e) => logs.push(e) }).post(p);
+      await new Promise((r) => setTimeout(r, 1500));
+      const during = proxy.requests();
+      expect(during).toBeGreaterThan(1);
+      proxy.setDown(false);
+      const out = await done;
+      expect(out.status).toBe('posted');
+      expect(logs.filter((l) => l['event'] === 'rpc-retry').length).toBeGreaterThan(1);
+      expect(await postedCount()).toBe(5n);
+
+      proxy.setDown(true);
+      await expect(poster({ provider: flaky, sender: sender.connect(flaky), rpcRetryBudgetMs: 800 }).post(payload(6n, keccak256('0x06'), 1500n))).rejects.toSatisfy((e) =>
+        isPulseError(e, 'CHAIN_RPC_UNAVAILABLE'),
+      );
+    } finally {
+      flaky.destroy();
+      await proxy.close();
+    }
+  });
+
+  it('claims pay exactly the leaf amount after the challenge period; a second claim pays nothing', async () => {
+    const claimer = new Wallet(anvil.keys[3]!, provider);
+    const req = { distributor: dep.distributor, account: owners[0]!, cumulativeAmount: 700n, proof: t1.proof(t1.indexOf(owners[0]!)!) };
+    // Every root is still inside its one-hour challenge period.
+    await expect(sendClaim(claimer, req)).rejects.toThrow(/CHAIN_REVERTED.*NoClaimableRoot/);
+    expect(claimCalldata(req).data.startsWith(dist.interface.getFunction('claim')!.selector)).toBe(true);
+    // Post epoch 7 with t1's owners at higher amounts, then let it mature.
+    const t7r = buildRewardTree([{ account: owners[0]!, cumulative: 900n }, { account: owners[1]!, cumulative: 300n }]);
+    if (!t7r.ok) throw new Error(t7r.message);
+    const t7 = t7r.value;
+    await poster().post(payload(7n, t7.root, 1600n));
+    await anvil.rpc('evm_increaseTime', [3601]);
+    await anvil.rpc('evm_mine');
+    const req7 = { ...req, cumulativeAmount: 900n, proof: t7.proof(t7.indexOf(owners[0]!)!) };
+    const status = await claimStatus(provider, dep.distributor, owners[0]!, 900n);
+    expect(status.claimableEpoch).toBe(7n);
+    expect(status.payable).toBe(900n);
+    const token = new Contract(dep.token, loadArtifact('PulseTestToken').abi, provider);
+    // A proof for epoch 1's tree does not verify against the claimable root of epoch 7.
+    await expect(sendClaim(claimer, req)).rejects.toThrow(/CHAIN_REVERTED.*InvalidProof/);
+    const paid = await sendClaim(claimer, req7);
+    expect(paid.amount).toBe(900n);
+    expect(paid.epoch).toBe(7n);
+    expect(await token.getFunction('balanceOf')(owners[0]!)).toBe(900n);
+    await expect(sendClaim(claimer, req7)).rejects.toThrow(/CHAIN_REVERTED.*NothingToClaim/);
+    expect(await token.getFunction('balanceOf')(owners[0]!)).toBe(900n);
+    expect((await claimStatus(provider, dep.distributor, owners[0]!, 900n)).payable).toBe(0n);
+  });
+});
