@@ -13,6 +13,8 @@ import { migrate } from '../oracle/store/migrate.ts';
 import { Registry } from '../oracle/registry/registry.ts';
 import { StoreDeviceDirectory } from '../oracle/registry/store-device-directory.ts';
 import { freshDatabase, needs } from './support/services.ts';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 const ok = await needs('postgres');
 const NETWORK = 61;
@@ -74,5 +76,30 @@ describe.skipIf(!ok)('broker on the PostgreSQL registry', () => {
     expect((await registry.revoke(device.id)).ok).toBe(true);
     expect(await gone).toBe(true);
     expect(await refusedWith(connectDevice(url(0), device))).toBe(5);
+  });
+
+  it('`pulse broker --database-url` uses the registry', async () => {
+    const d = new TestDevice(NETWORK);
+    expect((await registry.addDevice({ id: d.id })).ok).toBe(true);
+    const pulse = fileURLToPath(new URL('../bin/pulse.js', import.meta.url));
+    const child = spawn(process.execPath, [pulse, 'broker', '--database-url', db.url, '--bus', 'memory', '--mqtt-host', '127.0.0.1', '--mqtt-port', '0', '--ws-port', 'off', '--metrics-port', 'off', '--network-id', String(NETWORK)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let err = '';
+        child.stderr.on('data', (b: Buffer) => {
+          err += b.toString();
+          const line = err.split('\n').find((l) => l.includes('"broker listening"'));
+          if (line !== undefined) resolve(Number((JSON.parse(line) as { mqtt: string }).mqtt.split(':').pop()));
+        });
+        child.once('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
+      });
+      expect(await refusedWith(connectDevice(`mqtt://127.0.0.1:${port}`, d))).toBe(0);
+      expect(await refusedWith(connectDevice(`mqtt://127.0.0.1:${port}`, new TestDevice(NETWORK)))).toBe(5);
+      const exited = new Promise<number | null>((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
