@@ -47,14 +47,16 @@ export type EpochFixture = {
 };
 
 /**
+ * Owners X and Y default to fixed addresses; pass real wallets' addresses to claim with them.
  * Epoch 0 (slots g..g+9): a (owner X) all 10 slots; b (X) 6 slots with capped metrics; c (Y) 3
  * slots (below the 50 % minimum); `rotated` (Y) slots 0-4 on its first key, then a signed key
  * rotation, slots 5-9 on the new key (seq continues); `revoked` (Y) 10 slots then revoked;
  * `ownerless` 10 slots. Rejections: a forged heartbeat and a duplicate. Epoch 1: a 5 slots, c 10.
  * Genesis lies an hour in the past so receive times precede the rotation (ingest order = time order).
  */
-export async function buildEpochFixture(backend: Backend): Promise<EpochFixture> {
+export async function buildEpochFixture(backend: Backend, owners: { readonly x: string; readonly y: string } = { x: OWNER_X, y: OWNER_Y }): Promise<EpochFixture> {
   const { store, cleanup } = await backend.open();
+  const X = owners.x.toLowerCase(), Y = owners.y.toLowerCase();
   const slot = FIXTURE_SLOT_MS;
   const genesisMs = Math.floor((Date.now() - 3_600_000) / slot) * slot;
   const timing: EpochTiming = { genesisMs, slotMs: slot, epochSlots: 10, graceMs: 500 };
@@ -62,7 +64,7 @@ export async function buildEpochFixture(backend: Backend): Promise<EpochFixture>
   const rules = { networkId: TEST_NETWORK, skewMs: 30_000, slotIntervalMs: slot, maxPayloadBytes: 1024, verifier: nativeVerifier };
   const registry = new Registry({ store, networkId: TEST_NETWORK });
   const a = newDevice(), b = newDevice(), c = newDevice(), rotated = newDevice(), rotatedNew = newDevice(), revoked = newDevice(), ownerless = newDevice();
-  for (const [d, owner] of [[a, OWNER_X], [b, OWNER_X], [c, OWNER_Y], [rotated, OWNER_Y], [revoked, OWNER_Y], [ownerless, null]] as const) {
+  for (const [d, owner] of [[a, X], [b, X], [c, Y], [rotated, Y], [revoked, Y], [ownerless, null]] as const) {
     const r = await registry.addDevice({ id: d.deviceId, owner });
     if (!r.ok) throw new Error(r.message);
   }
