@@ -12,6 +12,8 @@ import { Registry } from '../oracle/registry/registry.ts';
 import { TEST_NETWORK, heartbeatMessage, newDevice, registerDevices } from '../oracle/ingest/testing.ts';
 import { nativeVerifier } from '../shared/crypto/native.ts';
 import type { BusHeartbeat } from '../bus/bus.ts';
+import { Registry as PromRegistry } from 'prom-client';
+import { createIngestMetrics } from '../oracle/ingest/ingest-metrics.ts';
 
 const pgOk = await needs('postgres');
 const rules = { networkId: TEST_NETWORK, skewMs: 30_000, slotIntervalMs: 60_000, maxPayloadBytes: 1024, verifier: nativeVerifier };
@@ -39,7 +41,9 @@ for (const backend of backends(pgOk)) {
       for (const m of messages) await pub.publish(m);
       for (const m of [...messages].reverse()) await pub.publish(m);
 
-      const workers = [0, 1, 2].map((i) => new IngestWorker({ store, consumer: bus.consumer('ingest'), rules, batchSize: 17 + i * 11, fetchWaitMs: 20, log: () => undefined }));
+      const registry = new PromRegistry();
+      const metrics = createIngestMetrics(registry);
+      const workers = [0, 1, 2].map((i) => new IngestWorker({ store, consumer: bus.consumer('ingest'), rules, batchSize: 17 + i * 11, fetchWaitMs: 20, metrics, log: () => undefined }));
       workers.forEach((w) => w.start());
       const deadline = Date.now() + 60_000;
       while (bus.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
@@ -58,6 +62,9 @@ for (const backend of backends(pgOk)) {
       expect(sum!.total).toBe(String(devices.length * ((perDevice * (perDevice + 1)) / 2)));
       const maxSeq = await store.query<{ max_seq: string }>('SELECT DISTINCT max_seq::text FROM devices');
       expect(maxSeq).toEqual([{ max_seq: String(perDevice) }]);
+      const text = await registry.metrics();
+      expect(text).toContain(`pulse_ingest_rows_total ${devices.length * perDevice}`);
+      expect(text).toContain(`pulse_ingest_rejections_total{reason="HB_DUPLICATE"} ${devices.length * perDevice}`);
     }, 90_000);
   });
 }

@@ -86,6 +86,8 @@ for (const backend of backends(pgOk)) {
       expect(code(await call('POST', '/api/onboard', { certificate: cert(TEST_NETWORK + 1), binding: binding() }, null))).toBe('MSG_WRONG_NETWORK');
       expect(code(await call('POST', '/api/onboard', { certificate: cert(TEST_NETWORK, other), binding: binding() }, null))).toBe('MSG_BAD_SIGNATURE');
       expect(code(await call('POST', '/api/onboard', { certificate: cert(), binding: binding(other) }, null))).toBe('MSG_BAD_FIELD');
+      const nulModel = toHex(signIdentity(MakerCertificate, { networkId: TEST_NETWORK, makerKey: maker.publicKey, deviceKey: d.publicKey, model: "x'\u0000; DROP TABLE devices", issuedAt: 1n }, maker.sign));
+      expect(code(await call('POST', '/api/onboard', { certificate: nulModel, binding: binding() }, null))).toBe('MSG_BAD_FIELD'); // signed, but not storable text
       const r = await call('POST', '/api/onboard', { certificate: cert(), binding: binding() }, null);
       expect(r.status).toBe(201);
       expect(r.json).toMatchObject({ deviceId: d.deviceId, owner: OWNER_A, makerKey: maker.deviceId, model: 'Pulse Node v2', registeredVia: 'onboarding' });
