@@ -35,6 +35,6 @@ describe('scenario 1: SIGKILL a broker under load, devices move to the other bro
     await stack.waitAcked(1_500);
     const report = await stack.drainAndAuditA1();
     expect(b.process.running).toBe(true);
-    expectA1('scenario 1', report, stack);
+    await expectA1('scenario 1', report, stack);
   });
 });

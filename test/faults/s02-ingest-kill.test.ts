@@ -36,6 +36,6 @@ describe('scenario 2: SIGKILL an ingest worker mid-batch, restart', () => {
     const report = await stack.drainAndAuditA1();
     expect(survivor.process.running).toBe(true);
     expect(victim.process.starts).toBe(3);
-    expectA1('scenario 2', report, stack);
+    await expectA1('scenario 2', report, stack);
   });
 });

@@ -37,6 +37,6 @@ describe('scenario 4: SIGKILL nats-server under load, restart', () => {
     const report = await stack.drainAndAuditA1();
     expect(oracle.process.running).toBe(true);
     expect(broker.process.running).toBe(true);
-    expectA1('scenario 4', report, stack);
+    await expectA1('scenario 4', report, stack);
   });
 });

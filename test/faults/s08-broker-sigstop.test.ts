@@ -40,6 +40,6 @@ describe(`scenario 8: SIGSTOP a broker for ${STOP_S} s (keepalive ${KEEPALIVE_S}
     await stack.waitAcked(1_000);
     const report = await stack.drainAndAuditA1();
     expect(broker.process.running).toBe(true);
-    expectA1('scenario 8', report, stack);
+    await expectA1('scenario 8', report, stack);
   });
 });

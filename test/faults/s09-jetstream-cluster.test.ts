@@ -57,6 +57,6 @@ describe('scenario 9: JetStream cluster (3 nodes, R3), 2 brokers, 2 ingest proce
 
     const report = await stack.drainAndAuditA1(120_000);
     for (const p of [b1, b2, o1, o2]) expect(p.process.running, p.process.spec.name).toBe(true);
-    expectA1('scenario 9', report, stack);
+    await expectA1('scenario 9', report, stack);
   });
 });

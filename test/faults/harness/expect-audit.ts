@@ -7,7 +7,7 @@ import { expect } from 'vitest';
 import { a1Holds, type A1Report } from '../auditor.ts';
 import type { PulseStack } from './pulse-stack.ts';
 
-export function expectA1(name: string, report: A1Report, stack: PulseStack): void {
+export async function expectA1(name: string, report: A1Report, stack: PulseStack): Promise<void> {
   const summary = {
     acknowledged: report.acknowledged,
     stored: report.stored,
@@ -18,6 +18,7 @@ export function expectA1(name: string, report: A1Report, stack: PulseStack): voi
     duplicatesRecorded: report.duplicatesRecorded,
   };
   if (!a1Holds(report)) {
+    Object.assign(summary, { missingInJetStream: await stack.inStream(report.missing).catch((e: unknown) => (e as Error).message) });
     // Keep the evidence: the process logs are gone once the stack is destroyed.
     const dir = process.env['PULSE_FAULTS_ARTIFACTS'] ?? join(tmpdir(), 'pulse-faults-artifacts');
     const file = join(dir, `${name.replace(/\W+/g, '-')}-${Date.now()}.txt`);

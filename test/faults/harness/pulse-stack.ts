@@ -247,6 +247,28 @@ export class PulseStack {
     return report;
   }
 
+  /**
+   * Which of the given heartbeats JetStream still holds (evidence for a failed A1: stranded in the
+   * stream means ingest stopped consuming; absent means the bus lost an acknowledged message).
+   */
+  async inStream(keys: readonly { deviceId: string; seq: string }[]): Promise<{ inStream: number; absent: number; streamMessages: number }> {
+    const nc = await natsConnect({ servers: this.nats.servers.split(','), timeout: 3_000 });
+    try {
+      const jsm = await nc.jetstreamManager();
+      const si = await jsm.streams.info(this.stream);
+      const ids = new Set<string>();
+      for (let seq = si.state.first_seq; seq <= si.state.last_seq && seq - si.state.first_seq < 50_000; seq++) {
+        const m = await jsm.streams.getMessage(this.stream, { seq }).catch(() => undefined);
+        const id = m?.header.get('Nats-Msg-Id');
+        if (id !== undefined) ids.add(id);
+      }
+      const inStream = keys.filter((k) => ids.has(`${k.deviceId}:${k.seq}`)).length;
+      return { inStream, absent: keys.length - inStream, streamMessages: si.state.messages };
+    } finally {
+      await nc.close();
+    }
+  }
+
   /** Last lines of every process log, for failure messages. */
   logs(lines = 15): string {
     const all = [...this.brokers.map((b) => b.process), ...this.oracles.map((o) => o.process), ...this.nats.nodes.map((n) => n.process)];
