@@ -391,9 +391,11 @@ export class SimDevice {
     const client = this.client;
     // Never connected (stopped before its start delay): mqtt.js has no stream to end.
     if (client === undefined || !this.connectCalled) return;
-    // Let acknowledgements for in-flight heartbeats arrive (they go to the outbox), then close.
+    // Let acknowledgements for in-flight heartbeats arrive (they go to the outbox), then close. A
+    // device that is reconnecting gets the same grace: mqtt.js resends after the reconnect.
     const deadline = Date.now() + drainMs;
-    while (this.isConnected && this.validInFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (this.validInFlight() > 0 && Date.now() < deadline && (this.isConnected || this.offlineUntilTick < this.tickNo))
+      await new Promise((r) => setTimeout(r, 20));
     await new Promise<void>((resolve) => client.end(true, () => resolve()));
   }
 }

@@ -143,9 +143,16 @@ describe('pulse sim fleet against the edge broker', () => {
     const outbox = readOutbox(await readFile(outboxPath, 'utf8'));
     expect(outbox.size).toBeGreaterThan(10);
     for (const [key, entry] of outbox) expect(byKey.get(key), `outbox entry ${key} is on the bus byte for byte`).toBe(entry.hex);
-    const audited = new Set(fleet.devices.filter((d) => d.behaviour !== 'burst').map((d) => d.deviceId));
-    const busAudited = onBus.filter((m) => audited.has(m.deviceId));
-    expect(busAudited.length, 'every audited heartbeat on the bus was seen acknowledged').toBe(outbox.size);
+    // Devices that kept one session the whole run saw every PUBACK: the bus holds exactly their
+    // outbox. A device whose connection dropped may have a heartbeat on the bus whose PUBACK it never
+    // saw (acknowledged ⊆ stored is the invariant, not equality), so for those only the inclusion
+    // above holds.
+    for (const d of fleet.devices) {
+      if (d.behaviour === 'burst' || d.behaviour === 'skew' || final.byBehaviour[d.behaviour]!.connects !== 1) continue;
+      const onBusForDevice = onBus.filter((m) => m.deviceId === d.deviceId).length;
+      const inOutbox = [...outbox.values()].filter((e) => e.deviceId === d.deviceId).length;
+      expect(inOutbox, `${d.behaviour}: outbox = bus`).toBe(onBusForDevice);
+    }
     expect(errors.filter((e) => !/ECONNRESET|EPIPE|disconnecting|Message removed/.test(e))).toEqual([]);
   });
 
