@@ -262,9 +262,17 @@ describe.skipIf(!ok)('alert monitor on PostgreSQL, delivered to a local webhook'
 
   it('alerts when an epoch failed to post', async () => {
     monitor.epochPostFailed({ epoch: 41, error: 'CHAIN_RPC_UNAVAILABLE: connection refused', attempts: 5 });
+    // The pipeline retries and reports again: no second page for the same epoch…
+    monitor.epochPostFailed({ epoch: 41, error: 'CHAIN_RPC_UNAVAILABLE: connection refused', attempts: 6 });
     await sender.idle();
     const [a] = received('epoch.post_failed');
+    expect(received('epoch.post_failed')).toHaveLength(1);
     expect(a).toMatchObject({ severity: 'critical', details: { epoch: 41, attempts: 5 } });
+    // …until it was posted and fails again.
+    monitor.epochPosted(41);
+    monitor.epochPostFailed({ epoch: 41, error: 'CHAIN_REVERTED: EpochNotIncreasing' });
+    await sender.idle();
+    expect(received('epoch.post_failed')).toHaveLength(2);
     // Every delivery of this suite was signed.
     for (const r of rx.got) expect(r.headers['x-pulse-signature']).toBe('sha256=' + createHmac('sha256', 'k').update(`${r.headers['x-pulse-timestamp'] as string}.${r.body}`).digest('hex'));
   });

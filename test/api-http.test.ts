@@ -153,6 +153,16 @@ describe.skipIf(!ok)('operator API over HTTP (PostgreSQL)', () => {
         { reason: 'HB_WRONG_NETWORK', count: 1 },
       ]),
     );
+
+    // The history parts are cached for 10 s; counts and the 60 s rates are always fresh.
+    await ingest(store, fixtureRules(INTERVAL), [{ device: c, ts: now - 1000, networkId: FIXTURE_NETWORK_ID + 1 }]);
+    const again = (await (await get('/api/fleet', AUTH)).json()) as typeof f;
+    expect(again.rejectionsPerSecond['HB_WRONG_NETWORK']).toBeCloseTo(2 / 60, 10);
+    expect(again.rejectionsByReason.find((r) => r.reason === 'HB_WRONG_NETWORK')?.count).toBe(1);
+    clock = now + 10_000;
+    const later = (await (await get('/api/fleet', AUTH)).json()) as typeof f;
+    expect(later.rejectionsByReason.find((r) => r.reason === 'HB_WRONG_NETWORK')?.count).toBe(2);
+    clock = now;
   });
 
   it('lists devices with status, owner, maker and text filters and pages through them', async () => {

@@ -38,6 +38,7 @@ export class AlertMonitor {
   private readonly rate: RateDropDetector;
   private readonly spikes: RejectionSpikeDetector;
   private rejectionCursor: string | undefined;
+  private readonly failedEpochs = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private readonly now: () => number;
@@ -96,9 +97,19 @@ export class AlertMonitor {
     }
   }
 
-  /** The epoch poster calls this when posting a root failed for good (after its own retries). */
+  /**
+   * The epoch pipeline reports a failed post. It retries failed epochs on its own schedule, so the
+   * alert goes out once per epoch until that epoch is posted (epochPosted), not on every retry.
+   */
   epochPostFailed(input: { readonly epoch: number; readonly error: string; readonly attempts?: number; readonly txHash?: string | null }): void {
+    if (this.failedEpochs.has(input.epoch)) return;
+    this.failedEpochs.add(input.epoch);
     this.opts.sink.send(makeAlert('epoch.post_failed', 'critical', this.now(), `epoch ${input.epoch}: posting the reward root failed: ${input.error.slice(0, 200)}`, { ...input }));
+  }
+
+  /** An epoch was posted after all: a later failure of it alerts again. */
+  epochPosted(epoch: number): void {
+    this.failedEpochs.delete(epoch);
   }
 
   /** One evaluation window: heartbeat rate and rejection counts (exposed for tests). */

@@ -85,11 +85,12 @@ type SummaryRow = {
 
 const SUMMARY_SELECT = `
   SELECT d.device_id, d.status AS reg_status, dh.status AS h_status, dh.flapping, dh.since_ms::text AS since_ms,
-         d.owner, d.maker_key, m.name AS maker_name, d.model, h.ts::text AS last_ts, d.max_seq::text AS max_seq
+         d.owner, d.maker_key, m.name AS maker_name, d.model, d.max_seq::text AS max_seq,
+         -- Evaluated only for the rows of the page (a join would let the planner hash all heartbeats).
+         (SELECT h.ts::text FROM heartbeats h WHERE h.device_id = d.device_id AND h.seq = d.max_seq) AS last_ts
     FROM devices d
     LEFT JOIN device_health dh ON dh.device_id = d.device_id
-    LEFT JOIN makers m ON m.maker_key = d.maker_key
-    LEFT JOIN heartbeats h ON h.device_id = d.device_id AND h.seq = d.max_seq`;
+    LEFT JOIN makers m ON m.maker_key = d.maker_key`;
 
 function summary(r: SummaryRow): DeviceSummary {
   const revoked = r.reg_status === 'revoked';

@@ -19,7 +19,43 @@ export type FleetSummary = {
 
 const MINUTE = 60_000;
 
+type History = Pick<FleetSummary, 'rate' | 'rejectionsByReason'>;
+
+/**
+ * The fleet summary with its two history parts (the per-minute series over the last hour and the 24 h
+ * rejection counts) cached for `historyTtlMs`: they cost a scan of the last hour's heartbeats, which
+ * grows with the fleet, and change only by the minute. Counts and the 60 s rates are always fresh.
+ * Concurrent requests share one computation.
+ */
+export class FleetSummarizer {
+  private history: { at: number; value: Promise<History> } | undefined;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly historyTtlMs = 10_000,
+  ) {}
+
+  async summary(nowMs: number, windowSeconds = 60): Promise<FleetSummary> {
+    const h = this.history;
+    if (h === undefined || nowMs - h.at >= this.historyTtlMs || nowMs < h.at) {
+      const value = fleetHistory(this.sql, nowMs);
+      this.history = { at: nowMs, value };
+      value.catch(() => {
+        if (this.history?.value === value) this.history = undefined;
+      });
+    }
+    const [current, history] = await Promise.all([fleetCurrent(this.sql, nowMs, windowSeconds), this.history!.value]);
+    return { ...current, ...history };
+  }
+}
+
+/** Uncached summary (tests, one-off callers). */
 export async function fleetSummary(sql: Sql, nowMs: number, windowSeconds = 60): Promise<FleetSummary> {
+  const [current, history] = await Promise.all([fleetCurrent(sql, nowMs, windowSeconds), fleetHistory(sql, nowMs)]);
+  return { ...current, ...history };
+}
+
+async function fleetCurrent(sql: Sql, nowMs: number, windowSeconds: number): Promise<Omit<FleetSummary, keyof History>> {
   // Registry revocation wins over the monitor's last state (it may not have ticked since).
   const counts = await sql.query<{ status: HealthStatus; n: string; flapping: string }>(
     `SELECT CASE WHEN d.status = 'revoked' THEN 'revoked' ELSE coalesce(dh.status, 'unseen') END AS status,
@@ -47,6 +83,16 @@ export async function fleetSummary(sql: Sql, nowMs: number, windowSeconds = 60):
   const rejectionsPerSecond: Record<string, number> = {};
   for (const r of rej) rejectionsPerSecond[r.reason] = Number(r.n) / windowSeconds;
 
+  return {
+    generatedAt: nowMs,
+    devices: { ...devices, total, flapping },
+    windowSeconds,
+    heartbeatsPerSecond: Number(hb?.n ?? 0) / windowSeconds,
+    rejectionsPerSecond,
+  };
+}
+
+async function fleetHistory(sql: Sql, nowMs: number): Promise<History> {
   const hourStart = Math.floor(nowMs / MINUTE) * MINUTE - 59 * MINUTE;
   const series = await sql.query<{ minute: string; n: string }>(
     `SELECT (floor(ts / 60000) * 60000)::bigint::text AS minute, count(*)::text AS n
@@ -67,13 +113,5 @@ export async function fleetSummary(sql: Sql, nowMs: number, windowSeconds = 60):
     [String(nowMs - 24 * 60 * MINUTE)],
   );
 
-  return {
-    generatedAt: nowMs,
-    devices: { ...devices, total, flapping },
-    windowSeconds,
-    heartbeatsPerSecond: Number(hb?.n ?? 0) / windowSeconds,
-    rejectionsPerSecond,
-    rate,
-    rejectionsByReason: byReason.map((r) => ({ reason: r.reason, count: Number(r.n) })),
-  };
+  return { rate, rejectionsByReason: byReason.map((r) => ({ reason: r.reason, count: Number(r.n) })) };
 }

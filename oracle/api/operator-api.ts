@@ -20,7 +20,7 @@ import type { Store } from '../store/store.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { ApiRequest, ApiResponse, Router } from '../http/router.ts';
 import { errorResponse } from '../http/router.ts';
-import { fleetSummary } from './fleet-query.ts';
+import { FleetSummarizer } from './fleet-query.ts';
 import { deviceDetail, listDevices, parseDeviceFilter } from './device-query.ts';
 import type { LiveFeed } from './live-feed.ts';
 import { OPENAPI, openApiHtml } from './openapi.ts';
@@ -64,7 +64,8 @@ export function attachOperatorRoutes(host: HttpHost, opts: OperatorApiOptions): 
   const responses = new WeakMap<IncomingMessage, ServerResponse>();
   host.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => responses.set(req, res));
 
-  router.add('GET', '/api/fleet', async () => ({ status: 200, body: await fleetSummary(opts.store, now()), headers: { 'cache-control': 'no-store' } }), { auth: 'operator' });
+  const fleet = new FleetSummarizer(opts.store);
+  router.add('GET', '/api/fleet', async () => ({ status: 200, body: await fleet.summary(now()), headers: { 'cache-control': 'no-store' } }), { auth: 'operator' });
 
   router.add(
     'GET',

@@ -51,7 +51,7 @@ export type OperatorSurface = {
   readonly feed: LiveFeed;
   readonly alerts: AlertMonitor;
   readonly webhooks: WebhookSender;
-  /** For the epoch closer / poster: stream an epoch event and, for failures, alert. */
+  /** For the epoch pipeline: stream an epoch event; a failed post alerts (once per epoch until posted). */
   epochEvent(event: EpochFeedEvent & { readonly error?: string }): void;
   stop(): Promise<void>;
 };
@@ -93,6 +93,7 @@ export async function startOperatorSurface(opts: OperatorSurfaceOptions): Promis
     epochEvent(event) {
       feed.publishEpochEvent(event);
       if (event.status === 'failed') alerts.epochPostFailed({ epoch: event.epoch, error: event.error ?? 'posting failed' });
+      else if (event.status === 'posted') alerts.epochPosted(event.epoch);
     },
     async stop() {
       await health.stop();

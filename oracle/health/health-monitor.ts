@@ -10,7 +10,7 @@
 // lookups, never a heartbeat scan), plus index lookups for devices whose seq advanced.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Sql, Store } from '../store/store.ts';
-import { evaluateHealth, HEALTH_STATUSES, type HealthEvent, type HealthRules, type HealthState, type HealthStatus } from './health-rules.ts';
+import { evaluateHealth, offlineAfterMs, HEALTH_STATUSES, type HealthEvent, type HealthRules, type HealthState, type HealthStatus } from './health-rules.ts';
 
 /** Advisory lock key: the ASCII bytes "PULSEHLT" as a signed 64-bit integer. */
 export const HEALTH_LOCK_KEY = '5788616816583003220';
@@ -145,14 +145,23 @@ export class HealthMonitor {
     if (lock?.locked !== true) return { skipped: true, events: [], counts, flappingCount: 0 };
 
     const rules: HealthRules = this.opts.rules;
+    // Only devices whose state can change this tick come back to Node: a new heartbeat, a
+    // revocation, an online device whose last heartbeat is older than the limit, or a flapping flag
+    // that may clear. In steady state that is a handful of rows however large the fleet.
     const rows = await tx.query<DeviceRow>(
       `SELECT d.device_id, d.status AS reg_status,
               floor(extract(epoch FROM d.registered_at) * 1000)::bigint::text AS registered_ms,
-              CASE WHEN d.max_seq > 0 THEN d.max_seq::text END AS max_seq, h.ts::text AS ts,
+              CASE WHEN d.max_seq > 0 THEN d.max_seq::text END AS max_seq,
+              -- A correlated lookup, evaluated only for the rows that pass the filter (a join would
+              -- let the planner hash the whole heartbeats table).
+              (SELECT h.ts::text FROM heartbeats h WHERE h.device_id = d.device_id AND h.seq = d.max_seq) AS ts,
               dh.status AS h_status, dh.since_ms::text AS since_ms, dh.last_ts::text AS last_ts, dh.last_seq::text AS last_seq, dh.flapping
          FROM devices d
-         LEFT JOIN heartbeats h ON h.device_id = d.device_id AND h.seq = d.max_seq
-         LEFT JOIN device_health dh ON dh.device_id = d.device_id`,
+         LEFT JOIN device_health dh ON dh.device_id = d.device_id
+        WHERE (dh.device_id IS NULL AND (d.max_seq > 0 OR d.status <> 'active'))
+           OR (dh.status <> 'revoked' AND (d.status <> 'active' OR d.max_seq > coalesce(dh.last_seq, 0)
+               OR (dh.status = 'online' AND dh.last_ts < $1::bigint) OR dh.flapping))`,
+      [String(nowMs - offlineAfterMs(rules))],
     );
     // Status changes inside the flap window (a first 'online' from 'unseen' is not a change).
     const recent = await tx.query<{ device_id: string; at_ms: string }>(
@@ -183,7 +192,6 @@ export class HealthMonitor {
 
     const upserts: { id: string; s: HealthState }[] = [];
     const newEvents: { deviceId: string; e: HealthEvent }[] = [];
-    let flappingCount = 0;
     for (const r of rows) {
       const prev: HealthState | undefined =
         r.h_status === null
@@ -204,8 +212,6 @@ export class HealthMonitor {
         rules,
         Number(r.registered_ms),
       );
-      counts[state.status] += 1;
-      if (state.flapping) flappingCount += 1;
       for (const e of events) newEvents.push({ deviceId: r.device_id, e });
       const changed =
         prev === undefined
@@ -256,6 +262,17 @@ export class HealthMonitor {
         ],
       );
       stored = inserted.map(eventFromRow).sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+    }
+    // Fleet counts after this tick's writes (for the pulse_devices gauges).
+    let flappingCount = 0;
+    const totals = await tx.query<{ status: HealthStatus; n: string; flapping: string }>(
+      `SELECT CASE WHEN d.status = 'revoked' THEN 'revoked' ELSE coalesce(dh.status, 'unseen') END AS status,
+              count(*)::text AS n, count(*) FILTER (WHERE dh.flapping AND d.status <> 'revoked')::text AS flapping
+         FROM devices d LEFT JOIN device_health dh ON dh.device_id = d.device_id GROUP BY 1`,
+    );
+    for (const t of totals) {
+      if (t.status in counts) counts[t.status] += Number(t.n);
+      flappingCount += Number(t.flapping);
     }
     return { skipped: false, events: stored, counts, flappingCount };
   }
