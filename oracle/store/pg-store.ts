@@ -43,14 +43,15 @@ export class PgStore implements Store {
   }
 
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
-    return this.withClient(async (client) => {
+    return this.withClient(async (client, markBroken) => {
       await client.query('BEGIN');
       try {
         const out = await fn(wrap(client));
         await client.query('COMMIT');
         return out;
       } catch (e) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        // A connection that cannot even roll back must not go back to the pool.
+        await client.query('ROLLBACK').catch((rollbackError: unknown) => markBroken(rollbackError as Error));
         throw e;
       }
     });
@@ -60,7 +61,7 @@ export class PgStore implements Store {
     return this.withClient((client) => fn(wrap(client)));
   }
 
-  private async withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  private async withClient<T>(fn: (client: pg.PoolClient, markBroken: (e: Error) => void) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -69,10 +70,12 @@ export class PgStore implements Store {
     }
     let broken: Error | undefined;
     try {
-      return await fn(client);
+      return await fn(client, (e) => {
+        broken = e;
+      });
     } catch (e) {
-      // A connection-level failure means the client must not go back to the pool.
-      if (e instanceof Error && !('code' in e)) broken = e;
+      // node-postgres reports a lost connection as an Error without a SQLSTATE.
+      if (e instanceof Error && (e as { code?: unknown }).code === undefined && /connection|terminat|ECONN|socket/i.test(e.message)) broken = e;
       throw e;
     } finally {
       client.release(broken);
