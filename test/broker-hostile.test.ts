@@ -124,7 +124,9 @@ describe('hostile clients', () => {
     );
     const p = limited.addresses.mqtt!.port;
     const sockets = await Promise.all(Array.from({ length: 60 }, () => openRaw(p).catch(() => undefined)));
-    await new Promise((r) => setTimeout(r, 200));
+    // The client sees "connected" when the kernel completes the handshake; wait until the broker
+    // has accepted (or refused) every one of them.
+    for (let i = 0; i < 100 && (await violations(limited, 'connect_rate')) + limited.health().connections < 60; i++) await new Promise((r) => setTimeout(r, 50));
     const refused = await violations(limited, 'connect_rate');
     expect(refused).toBeGreaterThanOrEqual(40);
     expect(refused).toBeLessThanOrEqual(50);
@@ -144,12 +146,12 @@ describe('hostile clients', () => {
     );
     const p = capped.addresses.mqtt!.port;
     const held = await Promise.all([openRaw(p), openRaw(p), openRaw(p)]);
-    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && capped.health().connections < 3; i++) await new Promise((r) => setTimeout(r, 50));
     expect(await serverCloses(p, Buffer.alloc(0), 2_000)).toBe(true);
     expect(await violations(capped, 'max_connections')).toBe(1);
     expect(capped.health().connections).toBe(3);
     held[0]!.destroy();
-    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && capped.health().connections > 2; i++) await new Promise((r) => setTimeout(r, 50));
     const c = await connectDevice(`mqtt://127.0.0.1:${p}`, device);
     expect(c.connected).toBe(true);
     await c.endAsync();
