@@ -143,7 +143,7 @@ describe('broker edge verification', () => {
     c.on('message', (_t, p) => reasons.push((JSON.parse(p.toString()) as { reason: string }).reason));
     await c.subscribeAsync(r.eventsTopic, { qos: 1 });
     for (let i = 0; i < 5; i++) await c.publishAsync(r.topic, Buffer.from(r.heartbeat()), { qos: 1 });
-    await new Promise((res) => setTimeout(res, 200));
+    for (let i = 0; i < 100 && reasons.length < 2; i++) await new Promise((res) => setTimeout(res, 50));
     expect(reasons).toEqual(['HB_RATE_LIMITED', 'HB_RATE_LIMITED']);
     expect((await drain(consumer, 50)).map((m) => m.seq)).toEqual([1n, 2n, 3n]);
     expect(c.connected).toBe(true);

@@ -166,7 +166,7 @@ describe('broker listeners and operations', () => {
     const c = await connectDevice(`mqtt://127.0.0.1:${b.addresses.mqtt!.port}`, device);
     let acked = false;
     const pub = c.publishAsync(device.topic, Buffer.from(device.heartbeat()), { qos: 1 }).then(() => (acked = true));
-    await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 100 && b.health().inFlight < 1; i++) await new Promise((r) => setTimeout(r, 50));
     expect(b.health().inFlight).toBe(1);
     const closing = b.close();
     await new Promise((r) => setTimeout(r, 100));
