@@ -45,6 +45,7 @@ export async function run(argv: string[]): Promise<number> {
       `  dashboard       ${net.urls.dashboard}   (operator token: ${net.operatorToken})`,
       `  API             ${net.urls.api}/api   (OpenAPI: ${net.urls.api}/docs)`,
       `  MQTT            ${net.urls.mqtt}   WebSocket ${net.urls.ws}`,
+      `  broker metrics  http://${net.broker.addresses.metrics?.host ?? cfg.host}:${net.broker.addresses.metrics?.port ?? 0}/metrics   (oracle: ${net.urls.api}/metrics)`,
       `  chain (anvil)   ${net.urls.rpc}   RewardDistributor ${net.distributor}   token ${net.token}`,
       `  devices         ${cfg.devices} simulated; epochs of ${cfg.epochSeconds} s, slots of ${cfg.slotSeconds} s`,
       `  logs            ${join(resolve(cfg.dataDir), 'dev.log')}`,
