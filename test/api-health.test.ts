@@ -1,4 +1,4 @@
-// Device health from signed heartbeats (issue 7 §2): the pure rules, then the monitor on PostgreSQL
+// Device health from signed heartbeats (issue 7 §2): the pure rules, then the monitor on PostgreSQL and PGlite
 // with heartbeats stored by the real ingest writer: offline after N missed intervals, the comeback
 // dated by its first heartbeat, flapping detected and cleared, every transition recorded with its
 // time, and one monitor per tick across processes (advisory lock).
@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { needs } from './support/services.ts';
 import { evaluateHealth, type HealthRules, type HealthState } from '../oracle/health/health-rules.ts';
 import { HealthMonitor, HEALTH_LOCK_KEY } from '../oracle/health/health-monitor.ts';
-import { postgresBackend } from '../oracle/store/testing.ts';
+import { backends } from '../oracle/store/testing.ts';
 import type { Store } from '../oracle/store/store.ts';
 import { Registry } from '../oracle/registry/registry.ts';
 import { FIXTURE_NETWORK_ID, fixtureDevice, fixtureRules, ingest, type FixtureDevice } from '../oracle/api/fleet-fixture.ts';
@@ -105,7 +105,8 @@ describe('health rules (pure)', () => {
 
 const ok = await needs('postgres');
 
-describe.skipIf(!ok)('health monitor on PostgreSQL', () => {
+// PostgreSQL when reachable, and always the embedded PGlite store (`pulse dev`).
+describe.each(backends(ok))('health monitor on $name', (backend) => {
   let store: Store;
   let cleanup: () => Promise<void>;
   let clock = 0;
@@ -116,7 +117,7 @@ describe.skipIf(!ok)('health monitor on PostgreSQL', () => {
   const T = Math.floor(Date.now() / I) * I - 300 * I;
 
   beforeAll(async () => {
-    const opened = await postgresBackend.open();
+    const opened = await backend.open();
     store = opened.store;
     cleanup = opened.cleanup;
     const registry = new Registry({ store, networkId: FIXTURE_NETWORK_ID });
@@ -163,7 +164,8 @@ describe.skipIf(!ok)('health monitor on PostgreSQL', () => {
     expect((await monitor.tick()).events).toEqual([]);
   });
 
-  it('skips a tick while another process holds the monitor lock', async () => {
+  // PGlite is one connection inside one process: there is no other process to hold the lock.
+  it.skipIf(backend.name === 'pglite')('skips a tick while another process holds the monitor lock', async () => {
     await store.session(async (conn) => {
       await conn.query('BEGIN');
       await conn.query('SELECT pg_advisory_xact_lock($1::bigint)', [HEALTH_LOCK_KEY]);
