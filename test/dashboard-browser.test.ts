@@ -146,6 +146,8 @@ describe.skipIf(!ok)('dashboard in headless Chromium', () => {
     expect(t.events.map((e) => [e.deviceId, e.event])).toContainEqual([a.key.deviceId, 'offline']);
     await expect.poll(() => page.locator('#device-status .badge').getAttribute('data-health'), { timeout: 10_000 }).toBe('offline');
     expect(await page.locator('#status-history tr').count()).toBe(before + 1);
+    // Offline since last heartbeat + 3 intervals (the rule's time), shown without a reload.
+    expect(await page.locator('#health-since').textContent()).toContain(new Date(now - 5000 + 3 * INTERVAL).toISOString().slice(11, 19));
     expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
     await page.screenshot({ path: new URL('dashboard-device-offline.png', ARTIFACTS).pathname, fullPage: true });
     await context.close();

@@ -32,7 +32,7 @@ export function deviceView(id) {
         h('dl', { class: 'kv' },
           kv('device id', h('code', {}, d.deviceId)),
           kv('registry', d.status),
-          kv('health since', d.healthSinceMs ? `${time(d.healthSinceMs)} (${ago(d.healthSinceMs)})` : '—'),
+          kv('health since', h('span', { id: 'health-since' }, d.healthSinceMs ? `${time(d.healthSinceMs)} (${ago(d.healthSinceMs)})` : '—')),
           kv('last seen', d.lastSeenMs ? `${time(d.lastSeenMs)} (${ago(d.lastSeenMs)})` : 'never'),
           kv('last seq', d.lastSeq ?? '—'),
           kv('owner', d.owner ? h('code', {}, d.owner) : 'not bound'),
@@ -85,6 +85,7 @@ export function deviceView(id) {
     const e = ev.detail;
     if (e.deviceId !== id || !statusBox) return;
     statusBox.replaceChildren(badge(e.to, e.flapping));
+    if (e.event !== 'flapping' && e.event !== 'stable') el.querySelector('#health-since')?.replaceChildren(`${time(e.atMs)} (${ago(e.atMs)})`);
     if (!historyBody.querySelector(`tr[data-event-id="${e.id}"]`)) {
       const tr = historyRow(e);
       tr.classList.add('flash');
