@@ -94,12 +94,32 @@ export class RootPoster {
       if (!same(onChain.root, p.root) || onChain.cumulativeTotal !== p.cumulativeTotal) {
         throw new PulseError('CHAIN_ROOT_CONFLICT', `epoch ${p.epoch} already has root ${onChain.root} (cumulative ${onChain.cumulativeTotal}) on chain, not ${p.root} (${p.cumulativeTotal})`);
       }
-      const logs = await this.dist.queryFilter(this.dist.filters['RootPosted']!(p.epoch));
-      return { epoch: p.epoch, status: 'already-posted', txHash: logs[0]?.transactionHash, vetoed: onChain.vetoed };
+      return { epoch: p.epoch, status: 'already-posted', txHash: await this.postedTxHash(p.epoch), vetoed: onChain.vetoed };
     }
     const [posted, latest] = (await this.dist.getFunction('latestEpoch')()) as [boolean, bigint];
     if (posted && latest >= p.epoch) throw new PulseError('CHAIN_EPOCH_PASSED', `epoch ${latest} is already posted; epoch ${p.epoch} can no longer be posted`);
     return undefined;
+  }
+
+  /**
+   * The transaction that posted `epoch`: our own journaled transactions first (no log query), then
+   * the RootPosted log. Many RPC providers limit eth_getLogs ranges; without an answer the outcome
+   * is still "already posted", with the hash unknown.
+   */
+  private async postedTxHash(epoch: bigint): Promise<string | undefined> {
+    const intent = await this.o.journal.load(epoch);
+    if (intent !== undefined) {
+      const r = await this.findReceipt(intent);
+      if (r?.status === '0x1') return r.hash;
+    }
+    try {
+      const logs = await this.dist.queryFilter(this.dist.filters['RootPosted']!(epoch));
+      return logs[0]?.transactionHash;
+    } catch (e) {
+      if (isTransient(e)) throw e;
+      this.log({ event: 'posted-log-unavailable', epoch: epoch.toString(), error: String((e as Error).message).slice(0, 200) });
+      return undefined;
+    }
   }
 
   private async attempt(p: RootPayload): Promise<Step> {
