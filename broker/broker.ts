@@ -176,7 +176,11 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     done(authError(returnCode, `${outcome}: ${message}`), false);
   };
 
-  const addSession = (client: Client, p: Principal) => {
+  /** Register an authenticated session; false when the connection already went away meanwhile. */
+  const addSession = (client: Client, p: Principal): boolean => {
+    // The directory lookup is asynchronous: a connection closed in the meantime would never fire
+    // 'close' again and would leak its entry.
+    if (client.closed || (client.conn as Duplex).destroyed) return false;
     principals.set(client, p);
     sessionCount++;
     metrics.sessions.inc({ kind: p.kind });
@@ -194,6 +198,7 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
         if (set?.size === 0) sessionsByKey.delete(p.keyId);
       }
     });
+    return true;
   };
 
   broker.authenticate = (client, username, password, done) => {
@@ -212,7 +217,7 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
         // A service account must not take over a device's session (Aedes closes the older
         // session with the same client id), so device-shaped client ids are refused.
         if (isDeviceId(info.clientId)) return refuse('TOKEN_BAD_CLIENT_ID', CONNACK.IDENTIFIER_REJECTED, 'a service account cannot use a device id as client id', done, { username });
-        addSession(client, { kind: 'service', username });
+        if (!addSession(client, { kind: 'service', username })) return refuse('connection_closed', CONNACK.SERVER_UNAVAILABLE, 'connection closed during authentication', done);
         metrics.connects.inc({ outcome: 'accepted' });
         log.debug('service account connected', { username, clientId: client.id });
         return done(null, true);
@@ -232,7 +237,8 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
         if (!(await deps.directory.acceptToken(keyId, verified.value.timestamp)))
           return refuse('TOKEN_STALE', CONNACK.BAD_USERNAME_OR_PASSWORD, 'token is not newer than the last one accepted', done, { keyId });
         if (closing) return refuse('shutting_down', CONNACK.SERVER_UNAVAILABLE, 'broker is shutting down', done);
-        addSession(client, { kind: 'device', keyId, deviceId: entry.deviceId });
+        if (!addSession(client, { kind: 'device', keyId, deviceId: entry.deviceId }))
+          return refuse('connection_closed', CONNACK.SERVER_UNAVAILABLE, 'connection closed during authentication', done, { keyId });
         metrics.connects.inc({ outcome: 'accepted' });
         log.debug('device connected', { keyId, deviceId: entry.deviceId });
         done(null, true);
