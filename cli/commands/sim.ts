@@ -75,6 +75,16 @@ function onboardingOf(cfg: SimConfig): OnboardOptions | undefined {
   return { url: cfg.api, maker: loadMaker(cfg.makerKey, cfg.signer), owners: cfg.owners.map(parseOwner), model: cfg.model };
 }
 
+// Socket and onboarding errors, each distinct message printed once (a broker that is down would
+// otherwise print one line per device per reconnect); the summary line carries the counts.
+const seenErrors = new Set<string>();
+function reportOnce(deviceId: string, e: Error): void {
+  const key = e.message.replace(/[0-9a-f]{64}/g, '<device>');
+  if (seenErrors.has(key) || seenErrors.size > 50) return;
+  seenErrors.add(key);
+  process.stderr.write(`\nsim: device ${deviceId.slice(0, 12)}…: ${e.message}\n`);
+}
+
 export async function run(argv: string[]): Promise<number> {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
   for (const spec of Object.values(simConfigSection.schema)) options[spec.flag] = { type: BOOLEAN_FLAGS.has(spec.flag) ? 'boolean' : 'string' };
@@ -124,6 +134,7 @@ export async function run(argv: string[]): Promise<number> {
     transport,
     ...(cfg.localAddresses !== undefined ? { localAddresses: cfg.localAddresses } : {}),
     tuning: { skewMs: cfg.skewMs, misbehaveRate: cfg.misbehaveRate },
+    onError: reportOnce,
   });
   const line = startSummary(() => fleet.stats());
   await new Promise<void>((resolve) => {
