@@ -229,6 +229,13 @@ describe.skipIf(!ok)('RewardDistributor on anvil', () => {
     await reverts(asFrom(relayer).getFunction('setThreshold')(1n), 'AccessControlUnauthorizedAccount');
     await reverts(asFrom(relayer).getFunction('setMaxIncreasePerEpoch')(1n), 'AccessControlUnauthorizedAccount');
     await reverts(asFrom(relayer).getFunction('setChallengePeriod')(1n), 'AccessControlUnauthorizedAccount');
+    await reverts(asFrom(relayer).getFunction('grantRole')(await dist.getFunction('ORACLE_ROLE')(), await relayer.getAddress()), 'AccessControlUnauthorizedAccount');
+    try {
+      await (token.connect(relayer) as Contract).getFunction('mint')(await relayer.getAddress(), 1n);
+      throw new Error('mint by a non-owner should have failed');
+    } catch (e) {
+      expect(decodeRevert(token.interface, revertData(e))?.name).toBe('OwnableUnauthorizedAccount');
+    }
     const r = await ((await asFrom(admin).getFunction('setChallengePeriod')(60n)) as { wait(): Promise<{ logs: unknown[] }> }).wait();
     expect(r.logs.map((l) => dist.interface.parseLog(l as never)?.name)).toContain('ChallengePeriodChanged');
     const r2 = await ((await asFrom(admin).getFunction('setMaxIncreasePerEpoch')(CAP)) as { wait(): Promise<{ logs: unknown[] }> }).wait();
