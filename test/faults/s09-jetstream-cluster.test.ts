@@ -22,21 +22,22 @@ describe('scenario 9: JetStream cluster (3 nodes, R3), 2 brokers, 2 ingest proce
     await killAll();
   });
 
-  it('loses nothing acknowledged when a follower and then the stream leader die', async () => {
+  it('loses nothing acknowledged when a follower and then the stream leader die', async ({ onTestFailed }) => {
+    onTestFailed(async () => void (await stack.evidence('scenario 9 (failed)').catch(() => undefined)));
     nc = await natsConnect({ servers: stack.nats.servers.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     const jsm: JetStreamManager = await nc.jetstreamManager();
     const info = async () => (await jsm.streams.info(stack.stream)).cluster;
     expect((await jsm.streams.info(stack.stream)).config.num_replicas).toBe(3);
     const [b1, b2] = [await stack.addBroker(), await stack.addBroker()];
     const [o1, o2] = [await stack.addOracle(), await stack.addOracle()];
-    await stack.startFleet(20, b1.url);
-    await stack.startFleet(20, b2.url);
-    await stack.waitAcked(1_500);
+    await stack.startFleet(12, b1.url);
+    await stack.startFleet(12, b2.url);
+    await stack.waitAcked(600);
 
     const leader0 = (await info())?.leader;
     const follower = stack.nats.nodes.find((n) => n.name !== leader0)!;
     await stack.nats.kill(follower);
-    await stack.waitAcked(1_000, 60_000);
+    await stack.waitAcked(400, 60_000);
     await stack.nats.restart(follower);
     await waitFor('the follower is current again', async () => {
       const c = await info();
@@ -51,9 +52,9 @@ describe('scenario 9: JetStream cluster (3 nodes, R3), 2 brokers, 2 ingest proce
       const c = await info().catch(() => undefined);
       return c?.leader !== undefined && c.leader !== '' && c.leader !== leader ? true : undefined;
     }, 60_000, 500);
-    await stack.waitAcked(1_000, 90_000);
+    await stack.waitAcked(400, 90_000);
     await stack.nats.restart(leaderNode);
-    await stack.waitAcked(500, 60_000);
+    await stack.waitAcked(300, 60_000);
 
     const report = await stack.drainAndAuditA1(120_000);
     for (const p of [b1, b2, o1, o2]) expect(p.process.running, p.process.spec.name).toBe(true);

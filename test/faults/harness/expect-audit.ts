@@ -1,8 +1,5 @@
 // The common end of every scenario: A1 must hold, with the auditor's evidence in the failure message
 // (the first missing heartbeats and the last lines of every process log).
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { expect } from 'vitest';
 import { a1Holds, type A1Report } from '../auditor.ts';
 import type { PulseStack } from './pulse-stack.ts';
@@ -19,15 +16,8 @@ export async function expectA1(name: string, report: A1Report, stack: PulseStack
   };
   if (!a1Holds(report)) {
     Object.assign(summary, { missingInJetStream: await stack.inStream(report.missing).catch((e: unknown) => (e as Error).message) });
-    // Keep the evidence: the process logs are gone once the stack is destroyed.
-    const dir = process.env['PULSE_FAULTS_ARTIFACTS'] ?? join(tmpdir(), 'pulse-faults-artifacts');
-    const file = join(dir, `${name.replace(/\W+/g, '-')}-${Date.now()}.txt`);
-    try {
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(file, `${JSON.stringify(summary, null, 1)}\n${stack.logs(300)}`);
-    } catch {
-      // the artifacts directory may be gone
-    }
+    // Keep the evidence: the process logs and the stack are gone once the scenario ends.
+    await stack.evidence(name, summary).catch(() => undefined);
   }
   expect(summary.missing, `A1 ${name}: acknowledged heartbeats not stored (evidence in $PULSE_FAULTS_ARTIFACTS or /tmp/pulse-faults-artifacts)\n${JSON.stringify(summary, null, 1)}\n${stack.logs()}`).toBe(0);
   expect(summary.mismatched, `A1 ${name}: stored bytes differ from what the device signed`).toBe(0);

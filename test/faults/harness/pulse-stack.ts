@@ -3,7 +3,7 @@
 // (node bin/pulse.js …, exactly what an operator runs), the device registry filled through the
 // oracle's Registry, and a simulated fleet (device-sim/start-fleet.ts) whose outbox log records every
 // heartbeat a device saw acknowledged. Nothing here touches the machine's shared services.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -142,8 +142,10 @@ export class PulseStack {
           // The fleet sends several heartbeats a second per device and reconnects in bursts after
           // each fault; the production defaults (1/s, 20 connects/s per address) would reject that
           // load as abuse, which is not what these scenarios test.
-          PULSE_PUBLISH_RATE: '50',
-          PULSE_PUBLISH_BURST: '200',
+          // No HB_RATE_LIMITED here: its event carries no seq, so a device could not tell which of
+          // its acknowledged heartbeats it applies to (device-sim/outbox-log.ts).
+          PULSE_PUBLISH_RATE: '1000',
+          PULSE_PUBLISH_BURST: '10000',
           PULSE_CONNECT_RATE: '1000',
           PULSE_CONNECT_BURST: '1000',
           PULSE_DIRECTORY_TTL: '2s',
@@ -236,7 +238,7 @@ export class PulseStack {
    * Stop the fleets (flushing their outboxes), wait until ingest has stored every acknowledged
    * heartbeat or `timeoutMs` passes, and audit A1.
    */
-  async drainAndAuditA1(timeoutMs = 90_000): Promise<A1Report> {
+  async drainAndAuditA1(timeoutMs = 60_000): Promise<A1Report> {
     await Promise.all(this.fleets.map((f) => f.stop(3_000)));
     const deadline = Date.now() + timeoutMs;
     let report = await auditA1(this.databaseUrl, this.outboxes);
@@ -267,6 +269,27 @@ export class PulseStack {
     } finally {
       await nc.close();
     }
+  }
+
+  /**
+   * Write the evidence of a failed scenario to $PULSE_FAULTS_ARTIFACTS (default
+   * /tmp/pulse-faults-artifacts): a summary, every broker's rejection and violation counters, the
+   * fleets' counters, and the last lines of every process log. Returns the file path.
+   */
+  async evidence(name: string, summary: unknown = {}): Promise<string> {
+    const dir = process.env['PULSE_FAULTS_ARTIFACTS'] ?? join(tmpdir(), 'pulse-faults-artifacts');
+    const file = join(dir, `${name.replace(/\W+/g, '-')}-${Date.now()}.txt`);
+    const metrics: string[] = [];
+    for (const b of this.brokers) {
+      const text = await fetch(`http://127.0.0.1:${b.metricsPort}/metrics`, { signal: AbortSignal.timeout(2_000) })
+        .then((r) => r.text())
+        .catch((e: unknown) => `unavailable: ${(e as Error).message}`);
+      metrics.push(`--- ${b.process.spec.name} metrics\n${text.split('\n').filter((l) => /rejected|violations|bus_errors|accepted|received/.test(l) && !l.startsWith('#')).join('\n')}`);
+    }
+    const fleets = this.fleets.map((f, i) => `--- fleet ${i + 1}: ${JSON.stringify({ ...f.stats(), byBehaviour: undefined })}`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, `${JSON.stringify(summary, null, 1)}\n${fleets.join('\n')}\n${metrics.join('\n')}\n${this.logs(300)}`);
+    return file;
   }
 
   /** Last lines of every process log, for failure messages. */
