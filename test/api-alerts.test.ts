@@ -277,3 +277,14 @@ describe.skipIf(!ok)('alert monitor on PostgreSQL, delivered to a local webhook'
     for (const r of rx.got) expect(r.headers['x-pulse-signature']).toBe('sha256=' + createHmac('sha256', 'k').update(`${r.headers['x-pulse-timestamp'] as string}.${r.body}`).digest('hex'));
   });
 });
+
+describe('alert configuration', () => {
+  it('refuses a webhook list with a non-http URL as CONFIG_INVALID naming the key', async () => {
+    const { loadConfig } = await import('../shared/config-schema.ts');
+    const { operatorConfigSection } = await import('../oracle/api/operator-surface.ts');
+    const ok = loadConfig(operatorConfigSection, {}, { PULSE_ALERT_WEBHOOKS: 'https://hooks.example/a, http://10.0.0.2:9000/b' });
+    expect(ok.webhooks).toEqual(['https://hooks.example/a', 'http://10.0.0.2:9000/b']);
+    expect(() => loadConfig(operatorConfigSection, {}, { PULSE_ALERT_WEBHOOKS: 'https://ok.example, ftp://files.example/x' })).toThrow(/CONFIG_INVALID: --alert-webhooks \/ PULSE_ALERT_WEBHOOKS/);
+    expect(() => loadConfig(operatorConfigSection, {}, { PULSE_ALERT_RATE_DROP: '1.5' })).toThrow(/CONFIG_INVALID/);
+  });
+});

@@ -19,12 +19,26 @@ const ratio = (raw: string): number => {
   return n;
 };
 
+const webhookUrls = (raw: string): string[] => {
+  const urls = parse.list(raw);
+  for (const u of urls) {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      throw new Error(`${JSON.stringify(u)} is not a URL`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`${JSON.stringify(u)} is not an http(s) URL`);
+  }
+  return urls;
+};
+
 export const operatorConfigSection = defineConfig('Operator surface (health, alerts, live feed)', {
   missedIntervals: { env: 'PULSE_HEALTH_MISSED_INTERVALS', flag: 'health-missed-intervals', default: 3, parse: parse.int(1, 10_000), doc: 'A device is offline after this many slot intervals without an accepted, signed heartbeat.' },
   healthTickMs: { env: 'PULSE_HEALTH_TICK', flag: 'health-tick', default: 5000, parse: parse.durationMs, doc: 'How often the health monitor evaluates every device (keep it well below missed intervals × slot interval).' },
   flapWindowMs: { env: 'PULSE_HEALTH_FLAP_WINDOW', flag: 'health-flap-window', default: 3_600_000, parse: parse.durationMs, doc: 'Window for flapping detection; flapping clears after a whole window without an online/offline change.' },
   flapThreshold: { env: 'PULSE_HEALTH_FLAP_THRESHOLD', flag: 'health-flap-threshold', default: 4, parse: parse.int(2, 1000), doc: 'Online/offline changes within the flap window that mark a device as flapping.' },
-  webhooks: { env: 'PULSE_ALERT_WEBHOOKS', flag: 'alert-webhooks', default: [] as string[], parse: parse.list, defaultDoc: '(none)', doc: 'Comma-separated webhook URLs that receive every alert as a JSON POST.' },
+  webhooks: { env: 'PULSE_ALERT_WEBHOOKS', flag: 'alert-webhooks', default: [] as string[], parse: webhookUrls, defaultDoc: '(none)', doc: 'Comma-separated webhook URLs that receive every alert as a JSON POST.' },
   webhookSecret: { env: 'PULSE_ALERT_HMAC_SECRET', flag: 'alert-hmac-secret', default: '', parse: parse.string, defaultDoc: '(unsigned)', doc: 'HMAC-SHA256 key; when set, each webhook carries X-Pulse-Signature: sha256=HMAC(key, "<X-Pulse-Timestamp>.<body>").' },
   alertWindowMs: { env: 'PULSE_ALERT_WINDOW', flag: 'alert-window', default: 60_000, parse: parse.durationMs, doc: 'Evaluation window of the heartbeat-rate-drop and rejection-spike alerts.' },
   rateDropRatio: { env: 'PULSE_ALERT_RATE_DROP', flag: 'alert-rate-drop', default: 0.5, parse: ratio, doc: 'Alert when a window has fewer heartbeats than this fraction of the moving baseline.' },
