@@ -182,4 +182,18 @@ describe.skipIf(!ok)('JetStreamBus', () => {
       await proxy.close();
     }
   });
+
+  it('re-creates its stream when it disappears, so publishing recovers', async () => {
+    const bus = await open();
+    const p = bus.publisher();
+    await p.publish(hb(devA, 1));
+    await bus.jsm.streams.delete(bus.options.stream);
+    let delivered = false;
+    for (let i = 0; i < 20 && !delivered; i++) {
+      delivered = await p.publish(hb(devA, 2)).then(() => true, (e: unknown) => (isPulseError(e, 'BUS_UNAVAILABLE') ? false : Promise.reject(e)));
+      if (!delivered) await new Promise((r) => setTimeout(r, 300));
+    }
+    expect(delivered).toBe(true);
+    expect((await bus.jsm.streams.info(bus.options.stream)).state.messages).toBe(1);
+  });
 });

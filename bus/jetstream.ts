@@ -175,6 +175,18 @@ export class JetStreamBus implements Bus {
     }
   }
 
+  private recreating: Promise<void> | undefined;
+  private lastRecreate = 0;
+
+  /** ensureStream again, at most once a second and never concurrently. */
+  private recreateStream(): void {
+    if (this.recreating !== undefined || Date.now() - this.lastRecreate < 1_000 || this.closed) return;
+    this.lastRecreate = Date.now();
+    this.recreating = this.ensureStream()
+      .catch(() => undefined)
+      .finally(() => (this.recreating = undefined));
+  }
+
   /** Publishes waiting for their PubAck right now. */
   get inFlight(): number {
     return this.window.inUse;
@@ -199,6 +211,9 @@ export class JetStreamBus implements Bus {
             expect: { streamName: this.options.stream },
           });
         } catch (e) {
+          // "no responders": nothing listens on the subject, i.e. the stream is gone (deleted, or a
+          // NATS server restarted without its store). Re-create it so retries can succeed.
+          if ((e as { code?: unknown }).code === '503') this.recreateStream();
           throw unavailable(`publish ${message.deviceId}:${message.seq}`, e);
         } finally {
           this.window.release();
