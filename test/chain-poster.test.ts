@@ -2,6 +2,9 @@
 // never two roots for one epoch, resume after a crash between signing and sending, fee bumps while
 // the transaction is stuck, RPC outages survived with backoff, and a claim paying exactly the leaf.
 import { createServer, type Server } from 'node:http';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Contract, JsonRpcProvider, Transaction, Wallet, keccak256, toUtf8Bytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +13,7 @@ import { startAnvil, type Anvil } from './support/anvil.ts';
 import { deployPulseContracts, type Deployment } from '../oracle/chain/deploy.ts';
 import { loadArtifact } from '../oracle/chain/artifacts.ts';
 import { RootPoster, type RootPosterOptions } from '../oracle/chain/root-poster.ts';
-import { MemoryPostJournal, type PostIntent } from '../oracle/chain/post-journal.ts';
+import { FilePostJournal, MemoryPostJournal, type PostIntent } from '../oracle/chain/post-journal.ts';
 import { claimCalldata, claimStatus, sendClaim } from '../oracle/chain/claim.ts';
 import type { RootPayload } from '../oracle/chain/post-root-signature.ts';
 import { buildRewardTree } from '../shared/merkle/reward-tree.ts';
@@ -231,5 +234,25 @@ describe.skipIf(!ok)('RootPoster and claims on anvil', () => {
     await expect(sendClaim(claimer, req7)).rejects.toThrow(/CHAIN_REVERTED.*NothingToClaim/);
     expect(await token.getFunction('balanceOf')(owners[0]!)).toBe(900n);
     expect((await claimStatus(provider, dep.distributor, owners[0]!, 900n)).payable).toBe(0n);
+  });
+});
+
+describe('FilePostJournal', () => {
+  it('round-trips an intent through an atomically replaced file and reports a missing epoch as undefined', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pulse-journal-'));
+    try {
+      const j = new FilePostJournal(join(dir, 'posts'));
+      expect(await j.load(9n)).toBeUndefined();
+      const intent: PostIntent = {
+        epoch: '9', root: '0x' + '11'.repeat(32), cumulativeTotal: '123', inputsHash: '0x' + '22'.repeat(32), paramsHash: '0x' + '33'.repeat(32),
+        dataUri: '', signatures: ['0x' + 'ab'.repeat(65)], from: '0x' + '44'.repeat(20), nonce: 7, rawTxs: [],
+      };
+      await j.save(intent);
+      await j.save({ ...intent, rawTxs: ['0x02f8'] });
+      expect(await new FilePostJournal(join(dir, 'posts')).load(9n)).toEqual({ ...intent, rawTxs: ['0x02f8'] });
+      expect(readdirSync(join(dir, 'posts'))).toEqual(['post-9.json']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
