@@ -102,10 +102,13 @@ export async function startOracleService(o: OracleServiceOptions): Promise<Oracl
     const metrics = new PromRegistry();
     const registry = new Registry({ store, networkId: cfg.networkId, verifier: nativeVerifier });
     const http = createOracleHttpServer({ store, registry, operatorToken: cfg.operatorToken, metrics, log: o.logFor('http') });
+    closers.push(() => http.close());
     const surface = await startOperatorSurface({
       store, registry, http, metrics, config: o.operator, slotIntervalMs: cfg.slotIntervalMs, log: o.logFor('operator'),
       ...(o.now !== undefined ? { now: o.now } : {}),
     });
+    // Closed in reverse order: the surface stops before the server closes, because open live-feed
+    // streams would keep server.close() waiting.
     closers.push(() => surface.stop());
     addEpochRoutes(http.router, { store, timing, challengeSeconds: o.epochs.challengeSeconds, ...(o.now !== undefined ? { now: o.now } : {}) });
     // Bundles (binary), proofs and per-device explanations (issue 6): public routes answered by the
@@ -120,7 +123,6 @@ export async function startOracleService(o: OracleServiceOptions): Promise<Oracl
     };
     for (const pattern of ['/api/epochs/:n/bundle', '/api/epochs/:n/proofs/:address', '/api/devices/:id/epochs/:n']) http.router.add('GET', pattern, viaEpochApi);
     const port = await http.listen(cfg.httpPort, cfg.httpHost);
-    closers.push(() => http.close());
     const publicUrl = o.epochs.publicUrl !== '' ? o.epochs.publicUrl.replace(/\/$/, '') : `http://${cfg.httpHost}:${port}`;
     log({ msg: 'listening', url: publicUrl, operatorWrites: cfg.operatorToken !== '' });
 
