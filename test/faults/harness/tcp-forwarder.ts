@@ -19,7 +19,10 @@ export class TcpForwarder {
 
   static async start(backends: Backend[]): Promise<TcpForwarder> {
     const holder: { self?: TcpForwarder } = {};
-    const server = createServer({ noDelay: true }, (client) => holder.self?.accept(client) ?? client.destroy());
+    const server = createServer({ noDelay: true }, (client) => {
+      if (holder.self === undefined) client.destroy();
+      else holder.self.accept(client);
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     holder.self = new TcpForwarder(server, (server.address() as AddressInfo).port, backends);
     return holder.self;
