@@ -1,0 +1,71 @@
+// Workload `verify-epoch` (issue 6 benchmark): heartbeats re-checked per second by `pulse verify`
+// (oracle/bundle/verify-bundle.ts with signatures on every core), end to end from the gzip bundle
+// file to PASS, beside `openssl speed -multi 2 ed25519` measured in the same run. Target: ≥ 80 % of
+// OpenSSL's two-core verify rate.
+//
+// The bundle is a day-long epoch shape (one heartbeat per slot, many slots per device) built in
+// memory with real signatures (oracle/bundle/synthetic-bundle.ts), so the figure covers what verify
+// does per heartbeat (hex decode, strict Ed25519 check, replay and slot rules, rollups, settlement,
+// tree) plus the one-off key-policy check per device key, and nothing of the database.
+import { availableParallelism } from 'node:os';
+import { opensslVerifyRate } from './openssl.ts';
+import type { BenchFigure, BenchOptions } from './result.ts';
+import { syntheticBundle } from '../oracle/bundle/synthetic-bundle.ts';
+import { compressBundle, encodeBundle } from '../oracle/bundle/bundle-format.ts';
+import { verifyBundleFile } from '../oracle/bundle/verify-bundle.ts';
+import { checkSignatures } from '../oracle/bundle/check-signatures.ts';
+import type { RewardParams } from '../shared/rewards/reward-params.ts';
+
+export const description = 'pulse verify: heartbeats re-checked/s end to end (all cores) beside openssl speed -multi 2 ed25519';
+
+const PARAMS: RewardParams = { version: 1, emissionPerEpoch: 10n ** 24n, availabilityBps: 6000, minUptimeBps: 5000, metrics: [{ metricId: 1, weight: 5n, capPerSlot: 30n, capPerEpoch: 20_000n }] };
+
+export async function run(opts: BenchOptions): Promise<BenchFigure[]> {
+  const devices = opts.quick ? 20 : 60;
+  const slots = opts.quick ? 720 : 1440;
+  const threads = Math.min(2, availableParallelism());
+  opts.log(`building a bundle: ${devices} devices × ${slots} slots = ${devices * slots} signed heartbeats`);
+  const bundle = syntheticBundle({ devices, slots, owners: Math.max(1, devices / 4), params: PARAMS });
+  const file = compressBundle(encodeBundle(bundle));
+  opts.log(`bundle: ${file.length} bytes gzip`);
+
+  let sigSeconds = 0;
+  const started = performance.now();
+  const outcome = await verifyBundleFile(file, {
+    epoch: 0,
+    checkSignatures: async (raws) => {
+      const t = performance.now();
+      const f = await checkSignatures(raws, { threads, minParallel: 0 });
+      sigSeconds = (performance.now() - t) / 1000;
+      return f;
+    },
+  });
+  const seconds = (performance.now() - started) / 1000;
+  if (!outcome.ok) throw new Error(`the benchmark bundle did not verify: ${outcome.code} ${outcome.message}`);
+  const total = bundle.heartbeats.length;
+  const rate = total / seconds;
+  const sigRate = total / sigSeconds;
+  opts.log(`verify: ${total} heartbeats in ${seconds.toFixed(2)} s (signature phase ${sigSeconds.toFixed(2)} s on ${threads} threads)`);
+
+  const openssl = await opensslVerifyRate(opts.quick ? 2 : 5, 2);
+  opts.log(`openssl speed -multi 2 ed25519: ${Math.round(openssl)} verifies/s`);
+  const comparison = { name: 'openssl speed -multi 2 ed25519', figure: openssl, unit: 'verifies/s' };
+  return [
+    {
+      name: `verify-epoch: heartbeats re-checked/s, end to end (${devices} devices × ${slots} slots, ${threads} threads)`,
+      figure: rate,
+      unit: 'heartbeats/s',
+      comparison,
+      target: '>= 80% of openssl -multi 2',
+      targetMet: rate >= 0.8 * openssl,
+      note: 'gunzip, hash, parse, signatures, replay rules, rescoring, tree; machine shared with other jobs',
+    },
+    {
+      name: `verify-epoch: signature phase only (${threads} worker threads)`,
+      figure: sigRate,
+      unit: 'heartbeats/s',
+      comparison,
+      note: 'includes one key-policy check per device key',
+    },
+  ];
+}
