@@ -5,7 +5,7 @@ import { PulseError } from '../../shared/errors.ts';
 import { usageErrors } from './hb.ts';
 import { readBundleSource } from '../../oracle/bundle/read-bundle.ts';
 import { verifyBundleFile, type ChainRoot, type VerifyOutcome } from '../../oracle/bundle/verify-bundle.ts';
-import { checkSignatures } from '../../oracle/bundle/check-signatures.ts';
+import { startSignaturePool } from '../../oracle/bundle/check-signatures.ts';
 import { distributorAt, readChainRoot } from '../../oracle/bundle/chain-root.ts';
 
 export const summary = 'Verify an epoch bundle: signatures, replay rules, scores, rewards, root; compare with the chain';
@@ -63,27 +63,33 @@ export async function run(argv: string[], io: VerifyIo = defaultIo): Promise<num
     progress(`reading rootOf(${epoch}) from ${values.contract}\n`);
     chain = await readChainRoot(distributorAt(values.rpc, values.contract), epoch);
   }
-  progress(`reading ${values.bundle}\n`);
-  const file = await readBundleSource(values.bundle);
   const started = performance.now();
   let lastShown = 0;
-  const outcome: VerifyOutcome = await verifyBundleFile(file, {
-    epoch,
-    ...(expect !== undefined ? { expectedHash: expect } : {}),
-    ...(chain !== undefined ? { chain } : {}),
-    onPhase: (p) => progress(`${p}\n`),
-    checkSignatures: (raws) =>
-      checkSignatures(raws, {
-        ...(threads !== undefined ? { threads } : {}),
-        onProgress: (done, total) => {
-          const now = performance.now();
-          if (done !== total && now - lastShown < 500) return;
-          lastShown = now;
-          const rate = done / Math.max(0.001, (now - started) / 1000);
-          progress(`  signatures ${done}/${total} (${Math.round((100 * done) / Math.max(1, total))}%, ${Math.round(rate)}/s)\n`);
-        },
-      }),
+  // Worker threads start now, so their start-up overlaps the download and the parse.
+  const pool = startSignaturePool({
+    ...(threads !== undefined ? { threads } : {}),
+    onProgress: (done, total) => {
+      const now = performance.now();
+      if (done !== total && now - lastShown < 500) return;
+      lastShown = now;
+      const rate = done / Math.max(0.001, (now - started) / 1000);
+      progress(`  signatures ${done}/${total} (${Math.round((100 * done) / Math.max(1, total))}%, ${Math.round(rate)}/s)\n`);
+    },
   });
+  let outcome: VerifyOutcome;
+  try {
+    progress(`reading ${values.bundle}\n`);
+    const file = await readBundleSource(values.bundle);
+    outcome = await verifyBundleFile(file, {
+      epoch,
+      ...(expect !== undefined ? { expectedHash: expect } : {}),
+      ...(chain !== undefined ? { chain } : {}),
+      onPhase: (p) => progress(`${p}\n`),
+      checkSignatures: (raws) => pool.check(raws),
+    });
+  } finally {
+    await pool.close();
+  }
   const seconds = (performance.now() - started) / 1000;
   if (values.json === true) {
     io.out(JSON.stringify(outcome.ok ? { result: 'PASS', ...outcome.summary, seconds } : { result: 'FAIL', code: outcome.code, message: outcome.message, hash: outcome.hash ?? null }));

@@ -1,25 +1,30 @@
-// Worker thread of check-signatures.ts: re-verifies one contiguous range of the packed heartbeats
-// with the native (OpenSSL) verifier and the project's strict rules (docs/protocol.md §Signatures:
-// key policy, S < L, cofactorless equation on torsion-free points), reporting progress as it goes.
-import { parentPort, workerData } from 'node:worker_threads';
+// Worker thread of check-signatures.ts: waits for jobs, each a contiguous range of the packed
+// heartbeats in shared memory, and re-verifies them with the native (OpenSSL) verifier under the
+// project's strict rules (docs/protocol.md §Signatures: key policy, S < L, cofactorless equation on
+// torsion-free points), reporting progress as it goes. Started before the bundle is parsed, so the
+// thread's start-up (loading TypeScript) overlaps the parse.
+import { parentPort } from 'node:worker_threads';
 import { verifyHeartbeat } from '../../shared/protocol/heartbeat.ts';
 import { nativeVerifier } from '../../shared/crypto/native.ts';
 
 type Job = { readonly bytes: SharedArrayBuffer; readonly offsets: SharedArrayBuffer; readonly start: number; readonly end: number };
-const job = workerData as Job;
-const bytes = new Uint8Array(job.bytes);
-const offsets = new Float64Array(job.offsets);
-const failures: { index: number; code: string; message: string }[] = [];
 const STEP = 2000;
-let reported = 0;
-for (let i = job.start; i < job.end; i++) {
-  // A private copy: node:crypto takes views of shared memory, but the decoded fields must not alias it.
-  const raw = bytes.slice(offsets[i]!, offsets[i + 1]!);
-  const r = verifyHeartbeat(raw, { verifier: nativeVerifier });
-  if (!r.ok) failures.push({ index: i, code: r.code, message: r.message });
-  if (i - job.start + 1 - reported >= STEP) {
-    reported = i - job.start + 1;
-    parentPort!.postMessage({ kind: 'progress', done: reported });
+
+parentPort!.on('message', (job: Job) => {
+  const bytes = new Uint8Array(job.bytes);
+  const offsets = new Float64Array(job.offsets);
+  const failures: { index: number; code: string; message: string }[] = [];
+  let reported = 0;
+  for (let i = job.start; i < job.end; i++) {
+    // A private copy: the decoded fields must not alias shared memory.
+    const raw = bytes.slice(offsets[i]!, offsets[i + 1]!);
+    const r = verifyHeartbeat(raw, { verifier: nativeVerifier });
+    if (!r.ok) failures.push({ index: i, code: r.code, message: r.message });
+    if (i - job.start + 1 - reported >= STEP) {
+      reported = i - job.start + 1;
+      parentPort!.postMessage({ kind: 'progress', done: reported });
+    }
   }
-}
-parentPort!.postMessage({ kind: 'done', done: job.end - job.start, failures });
+  parentPort!.postMessage({ kind: 'done', done: job.end - job.start, failures });
+});
+parentPort!.postMessage({ kind: 'ready', done: 0 });
