@@ -11,6 +11,7 @@ import type { Bus } from '../bus/bus.ts';
 import type { OracleConfig } from './config.ts';
 import type { OperatorConfig } from './api/operator-surface.ts';
 import { startOperatorSurface, type OperatorSurface } from './api/operator-surface.ts';
+import { deviceStatusHandler } from './api/operator-api.ts';
 import { timingOf, rewardParamsOf, type EpochConfig } from './epochs/epoch-config.ts';
 import { openStore } from './store/open-store.ts';
 import { migrate } from './store/migrate.ts';
@@ -19,7 +20,6 @@ import type { Store } from './store/store.ts';
 import { Registry } from './registry/registry.ts';
 import { createOracleHttpServer, type OracleHttpServer } from './http/server.ts';
 import { errorResponse, type ApiRequest, type ApiResponse } from './http/router.ts';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startIngest, type IngestService } from './ingest/ingest-service.ts';
 import { createIngestMetrics } from './ingest/ingest-metrics.ts';
 import { addEpochRoutes } from './epochs/epoch-routes.ts';
@@ -101,7 +101,11 @@ export async function startOracleService(o: OracleServiceOptions): Promise<Oracl
 
     const metrics = new PromRegistry();
     const registry = new Registry({ store, networkId: cfg.networkId, verifier: nativeVerifier });
-    const http = createOracleHttpServer({ store, registry, operatorToken: cfg.operatorToken, metrics, log: o.logFor('http') });
+    const http = createOracleHttpServer({
+      store, registry, operatorToken: cfg.operatorToken, metrics, log: o.logFor('http'),
+      // GET /api/devices/:id serves the full device document: registry record plus health.
+      deviceDocument: deviceStatusHandler({ store, registry, slotIntervalMs: cfg.slotIntervalMs, ...(o.now !== undefined ? { now: o.now } : {}) }),
+    });
     closers.push(() => http.close());
     const surface = await startOperatorSurface({
       store, registry, http, metrics, config: o.operator, slotIntervalMs: cfg.slotIntervalMs, log: o.logFor('operator'),
@@ -114,11 +118,8 @@ export async function startOracleService(o: OracleServiceOptions): Promise<Oracl
     // Bundles (binary), proofs and per-device explanations (issue 6): public routes answered by the
     // epoch API, which writes the response itself.
     const epochApi = createEpochApi({ store, log: o.logFor('http') });
-    const responses = new WeakMap<IncomingMessage, ServerResponse>();
-    http.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => responses.set(req, res));
     const viaEpochApi = async (req: ApiRequest): Promise<ApiResponse> => {
-      const res = responses.get(req.raw);
-      if (res === undefined || !(await epochApi.handle(req.raw, res))) return errorResponse(404, 'API_NOT_FOUND', `no route for ${req.method} ${req.path}`);
+      if (!(await epochApi.handle(req.raw, req.res))) return errorResponse(404, 'API_NOT_FOUND', `no route for ${req.method} ${req.path}`);
       return { status: 0, handled: true };
     };
     for (const pattern of ['/api/epochs/:n/bundle', '/api/epochs/:n/proofs/:address', '/api/devices/:id/epochs/:n']) http.router.add('GET', pattern, viaEpochApi);

@@ -131,6 +131,19 @@ for (const backend of backends) {
       expect(cur[0]).toEqual({ next_epoch: '2', next_first_slot: String(g + 20) });
     });
 
+    it('records a heartbeat for a closed epoch as HB_EPOCH_CLOSED and credits nothing', async () => {
+      const ts = (g + 3) * SLOT + 200; // epoch 0, closed above
+      const cl = classify(heartbeatMessage(c, 100, { ts, receivedAt: ts, metrics: [{ id: 1, value: 1n }] }), rules);
+      if (cl.kind !== 'candidate') throw new Error('not a candidate');
+      const out = await writeBatch(store, [cl.candidate], []);
+      expect(out.accepted).toBe(0);
+      expect(out.verdicts[0]?.reason).toBe('HB_EPOCH_CLOSED');
+      const r = await store.query<{ reason: string }>("SELECT reason FROM rejections WHERE reason = 'HB_EPOCH_CLOSED'");
+      expect(r).toHaveLength(1);
+      const slots = await store.query<{ heartbeats: number }>('SELECT heartbeats FROM slot_rollups WHERE device_id = $1 AND slot = $2', [c.deviceId, String(g + 3)]);
+      expect(slots).toHaveLength(0); // c had no heartbeat in slot g+3; the late one credits nothing
+    });
+
     it('closes each epoch once when two closers race', async () => {
       const now = epochEndMs(timing, 4) + timing.graceMs;
       const [x, y] = await Promise.all([closeDueEpochs(store, timing, params, now), closeDueEpochs(store, timing, params, now)]);

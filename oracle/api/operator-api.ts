@@ -15,7 +15,7 @@
 // GET /api/devices/:id itself is the registry's route (oracle/http/registry-routes.ts, registered
 // first). The status document is a superset of that registry record, so the registry route can be
 // pointed at deviceStatusHandler without breaking a client.
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { Store } from '../store/store.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { ApiRequest, ApiResponse, Router } from '../http/router.ts';
@@ -58,11 +58,6 @@ export function attachOperatorRoutes(host: HttpHost, opts: OperatorApiOptions): 
   const now = opts.now ?? Date.now;
   const { router } = host;
 
-  // The Router hands handlers the request only; the live feed writes the response stream itself
-  // (ApiResponse {status: 0, handled: true}), so it needs the ServerResponse. A 'request' listener
-  // placed before the router's records the pair; it never writes anything.
-  const responses = new WeakMap<IncomingMessage, ServerResponse>();
-  host.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => responses.set(req, res));
 
   const fleet = new FleetSummarizer(opts.store);
   router.add('GET', '/api/fleet', async () => ({ status: 200, body: await fleet.summary(now()), headers: { 'cache-control': 'no-store' } }), { auth: 'operator' });
@@ -84,9 +79,8 @@ export function attachOperatorRoutes(host: HttpHost, opts: OperatorApiOptions): 
     'GET',
     '/api/events',
     async (req) => {
-      const res = responses.get(req.raw);
-      if (res === undefined) return errorResponse(500, 'API_INTERNAL', 'live feed: response stream not available');
-      await opts.feed.handle(req.raw, res);
+      // The live feed writes the response stream itself (ApiResponse {status: 0, handled: true}).
+      await opts.feed.handle(req.raw, req.res);
       return { status: 0, handled: true };
     },
     { auth: 'operator' },

@@ -18,6 +18,8 @@ export type ApiRequest = {
   /** The parsed JSON body ({} when empty). */
   readonly body: Record<string, unknown>;
   readonly raw: IncomingMessage;
+  /** The response, for handlers that write it themselves (streams, server-sent events, files) and then return { status: 0, handled: true }. */
+  readonly res: ServerResponse;
 };
 
 export type ApiResponse =
@@ -120,7 +122,7 @@ export class Router {
       if (found.route.options.auth === 'operator' && !this.authorized(req))
         throw new ApiError(401, 'API_UNAUTHORIZED', 'this route needs the operator token: Authorization: Bearer <token>');
       const body = method === 'POST' || method === 'PUT' || method === 'PATCH' ? await readJson(req) : {};
-      response = await found.route.handler({ method, path: url.pathname, params: found.params, query: url.searchParams, headers: req.headers, body, raw: req });
+      response = await found.route.handler({ method, path: url.pathname, params: found.params, query: url.searchParams, headers: req.headers, body, raw: req, res });
     } catch (e) {
       if (e instanceof ApiError) response = errorResponse(e.status, e.code, e.message);
       else if (isPulseError(e, 'STORE_UNAVAILABLE')) response = errorResponse(503, 'STORE_UNAVAILABLE', 'the database is unavailable; retry later');

@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
-import { Router } from './router.ts';
+import { Router, type Handler } from './router.ts';
 import { addRegistryRoutes } from './registry-routes.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { Store } from '../store/store.ts';
@@ -17,6 +17,8 @@ export type OracleHttpOptions = {
   /** The oracle's metrics registry (ingest metrics are registered on it too). */
   readonly metrics?: PromRegistry;
   readonly log?: (event: Record<string, unknown>) => void;
+  /** Serves GET /api/devices/:id instead of the plain registry record (see addRegistryRoutes). */
+  readonly deviceDocument?: Handler;
 };
 
 export type OracleHttpServer = {
@@ -46,7 +48,7 @@ export function createOracleHttpServer(opts: OracleHttpOptions): OracleHttpServe
     }
   });
   router.add('GET', '/metrics', async () => ({ status: 200, text: await metrics.metrics(), contentType: metrics.contentType }));
-  addRegistryRoutes(router, opts.registry);
+  addRegistryRoutes(router, opts.registry, opts.deviceDocument);
 
   const server = createServer((req, res) => {
     router.handle(req, res).catch(() => {

@@ -70,6 +70,12 @@ async function writeInTransaction(tx: Sql, candidates: readonly Candidate[], rej
       return sa < sb ? -1 : sa > sb ? 1 : a - b;
     });
 
+    // docs/rewards.md §Epochs: a closed epoch's inputs never change, so a heartbeat whose slot lies in
+    // a closed epoch is recorded, never credited. The cursor row is read FOR SHARE: an epoch close
+    // (FOR UPDATE, oracle/epochs/close-epoch.ts) waits for this batch, and this batch for a close.
+    const cursor = await tx.query<{ next_first_slot: string }>('SELECT next_first_slot::text AS next_first_slot FROM epoch_cursor FOR SHARE');
+    const openFrom = cursor[0] === undefined ? undefined : BigInt(cursor[0].next_first_slot);
+
     const needExisting: number[] = [];
     for (const i of order) {
       const c = candidates[i]!;
@@ -80,6 +86,8 @@ async function writeInTransaction(tx: Sql, candidates: readonly Candidate[], rej
         verdicts[i] = rejection(c, key.device_id, 'HB_REVOKED_DEVICE', `device ${key.device_id} is ${key.status}`);
       } else if (key.retired) {
         verdicts[i] = rejection(c, key.device_id, 'HB_REVOKED_DEVICE', `key ${c.heartbeat.deviceId} was rotated away from device ${key.device_id}`);
+      } else if (openFrom !== undefined && c.slot < openFrom) {
+        verdicts[i] = rejection(c, key.device_id, 'HB_EPOCH_CLOSED', `slot ${c.slot} belongs to an epoch that is already closed (open slots start at ${openFrom})`);
       } else if (c.heartbeat.seq <= devices.get(key.device_id)!.maxSeq) {
         needExisting.push(i); // duplicate, equivocation, replay, or late processing: decided below
       }
