@@ -84,6 +84,15 @@ describe('pulse verify', () => {
     expect(r.out).toContain("not in the device's key history");
   });
 
+  it('catches a key history that lends one device\'s key to another', async () => {
+    const { a, b } = fx.devices;
+    // The forger lists a's key under b too, so a's heartbeats could be credited to b.
+    const devices = honest.devices.map((d) => (d.device === b.deviceId ? { ...d, keys: [...d.keys, { key: a.deviceId, activeFromMs: 0, retiredAtMs: null }] } : d));
+    const r = await verifyCli(reencode({ ...honest, devices }));
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^FAIL VERIFY_WRONG_KEY: key [0-9a-f]{12}… is listed for two devices/);
+  });
+
   it('catches a heartbeat signed by a retired key after its retirement', async () => {
     const { rotated } = fx.devices;
     const dev = honest.devices.find((x) => x.device === rotated.deviceId)!;

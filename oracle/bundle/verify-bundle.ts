@@ -9,7 +9,7 @@
 // bundle hash vs the expected/posted hash → chain root, cumulativeTotal, paramsHash.
 import { epochWindow, validateTiming } from '../../shared/epoch-timing.ts';
 import { decodeHeartbeat } from '../../shared/protocol/heartbeat.ts';
-import { fromHex } from '../../shared/hex.ts';
+import { fromHex, toHex } from '../../shared/hex.ts';
 import { rewardParamsHash } from '../../shared/rewards/reward-params.ts';
 import { settleEpoch } from '../../shared/rewards/settle-epoch.ts';
 import type { DeviceInfo, DeviceScore, SlotRollup } from '../../shared/rewards/score-epoch.ts';
@@ -106,6 +106,13 @@ export function scoreRecord(d: DeviceScore, reward: DeviceReward | undefined): B
 
 const short = (id: string) => `${id.slice(0, 12)}…`;
 
+/** Same 32-byte public key (bytes 6..38) in two heartbeats. */
+function sameKey(a: Uint8Array, b: Uint8Array): boolean {
+  if (b.length < 38) return false;
+  for (let i = 6; i < 38; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Verify a bundle file (gzip or plain). Never throws on bad input: every problem is an outcome. */
 export async function verifyBundleFile(file: Uint8Array, opts: VerifyOptions): Promise<VerifyOutcome> {
   const raw = uncompressBundle(file);
@@ -151,46 +158,87 @@ export async function verifyBundle(b: Bundle, hash: string, opts: VerifyOptions)
   opts.onPhase?.('checking replay rules and slots');
 
   const devices = new Map(b.devices.map((d) => [d.device, d]));
+  // Key history sanity (docs/bundle.md §device): a device id is its first key, so it is in its own
+  // history, and a key belongs to one device only (device_keys.key_id is unique in the oracle).
+  const keyOwner = new Map<string, string>();
+  for (const d of b.devices) {
+    if (!d.keys.some((k) => k.key === d.device)) return F('VERIFY_WRONG_KEY', `device ${short(d.device)}: its own key is missing from its key history`);
+    for (const k of d.keys) {
+      const other = keyOwner.get(k.key);
+      if (other !== undefined && other !== d.device) return F('VERIFY_WRONG_KEY', `key ${short(k.key)} is listed for two devices, ${short(other)} and ${short(d.device)}`);
+      keyOwner.set(k.key, d.device);
+    }
+  }
   const end = window.firstSlot + window.slotCount;
   const slotMs = BigInt(h.timing.slotMs);
   const skew = BigInt(h.timing.skewMs);
-  const rollups = new Map<string, { deviceId: string; slot: number; heartbeats: number; metrics: Map<number, bigint> }>();
+  type Acc = { deviceId: string; slot: number; heartbeats: number; metrics: Map<number, bigint> };
+  /** device → slot → rollup; the bundle is sorted by device, so one device's map is filled at a time. */
+  const rollups = new Map<string, Map<number, Acc>>();
+  let deviceSlots = new Map<number, Acc>();
+  const firstSlot = BigInt(window.firstSlot);
+  const endSlot = BigInt(end);
+  let lastKeyRaw: Uint8Array = new Uint8Array(0);
+  let lastKeyHex = '';
   let prevDevice = '';
   let prevSeq = 0n;
   for (let i = 0; i < total; i++) {
     const hb = b.heartbeats[i]!;
     const where = `heartbeat #${i + 1} (device ${short(hb.device)}`;
     const sig = sigFailAt.get(i);
-    const decoded = decodeHeartbeat(raws[i]!);
-    if (!decoded.ok) return F('VERIFY_BAD_HEARTBEAT', `${where}): ${decoded.code}: ${decoded.message}`);
-    const d = decoded.value;
-    const at = `${where}, seq ${d.seq})`;
-    if (sig !== undefined) return F('VERIFY_BAD_HEARTBEAT', `${at}: ${sig.code}: ${sig.message} (forged or altered heartbeat)`);
-    if (d.networkId !== h.networkId) return F('VERIFY_WRONG_NETWORK', `${at}: network id ${d.networkId}, the bundle's network is ${h.networkId}`);
+    const raw = raws[i]!;
+    if (sig !== undefined || raw.length < 119 || raw.length !== 119 + 10 * raw[54]!) {
+      // Only failing heartbeats go through the full decoder, for the message. (The length test keeps
+      // the in-place reads below in bounds even if a signature checker missed a malformed payload.)
+      const decoded = decodeHeartbeat(raw);
+      if (!decoded.ok) return F('VERIFY_BAD_HEARTBEAT', `${where}): ${decoded.code}: ${decoded.message}`);
+      return F('VERIFY_BAD_HEARTBEAT', `${where}, seq ${decoded.value.seq}): ${sig?.code ?? 'HB_BAD_LENGTH'}: ${sig?.message ?? 'length does not match the metric count'} (forged or altered heartbeat)`);
+    }
+    // The signature check decoded the structure (docs/protocol.md §Heartbeat) and found it valid, so
+    // the fields are read in place: network id u32 at 2, key at 6..38, seq u64 at 38, timestamp u64
+    // at 46, metric count at 54, then (id u16, value u64) pairs.
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const networkId = dv.getUint32(2, false);
+    const seq = dv.getBigUint64(38, false);
+    const timestamp = dv.getBigUint64(46, false);
+    const at = `${where}, seq ${seq})`;
+    if (networkId !== h.networkId) return F('VERIFY_WRONG_NETWORK', `${at}: network id ${networkId}, the bundle's network is ${h.networkId}`);
     const dev = devices.get(hb.device);
     if (dev === undefined) return F('VERIFY_UNKNOWN_DEVICE', `${at}: the device is not in the registry snapshot`);
+    if (lastKeyHex === '' || !sameKey(raw, lastKeyRaw)) {
+      lastKeyRaw = raw;
+      lastKeyHex = toHex(raw.subarray(6, 38));
+    }
     // Key history (docs/bundle.md §Rules): signed by one of the device's keys, received before that
     // key was retired (ingest refuses a retired key, and a heartbeat is stored after it is received).
-    const key = dev.keys.find((k) => k.key === d.deviceId);
-    if (key === undefined) return F('VERIFY_WRONG_KEY', `${at}: signed by key ${short(d.deviceId)}, which is not in the device's key history`);
+    const key = dev.keys.find((k) => k.key === lastKeyHex);
+    if (key === undefined) return F('VERIFY_WRONG_KEY', `${at}: signed by key ${short(lastKeyHex)}, which is not in the device's key history`);
     if (key.retiredAtMs !== null && hb.receivedAt >= key.retiredAtMs) return F('VERIFY_WRONG_KEY', `${at}: received at ${hb.receivedAt}, after its key was retired at ${key.retiredAtMs}`);
     // Replay rules: per device strictly increasing seq, so no heartbeat is credited twice.
     if (hb.device < prevDevice) return F('BUNDLE_MALFORMED', `${at}: heartbeats are not sorted by device`);
-    if (hb.device === prevDevice && d.seq <= prevSeq) {
-      return F('VERIFY_REPLAY', d.seq === prevSeq ? `${at}: seq ${d.seq} appears twice (a duplicated heartbeat)` : `${at}: seq ${d.seq} follows seq ${prevSeq}; seqs must strictly increase`);
+    if (hb.device === prevDevice && seq <= prevSeq) {
+      return F('VERIFY_REPLAY', seq === prevSeq ? `${at}: seq ${seq} appears twice (a duplicated heartbeat)` : `${at}: seq ${seq} follows seq ${prevSeq}; seqs must strictly increase`);
+    }
+    if (hb.device !== prevDevice) {
+      deviceSlots = new Map();
+      rollups.set(hb.device, deviceSlots);
     }
     prevDevice = hb.device;
-    prevSeq = d.seq;
+    prevSeq = seq;
     // Slot and skew (docs/protocol.md §Replay and time rules).
-    const slot = d.timestamp / slotMs;
-    if (slot < BigInt(window.firstSlot) || slot >= BigInt(end)) return F('VERIFY_OUTSIDE_EPOCH', `${at}: slot ${slot} is outside epoch ${h.epoch} [${window.firstSlot}, ${end})`);
-    const diff = d.timestamp - BigInt(hb.receivedAt);
-    if ((diff < 0n ? -diff : diff) > skew) return F('VERIFY_OUTSIDE_EPOCH', `${at}: timestamp ${d.timestamp} is ${diff} ms from its receive time ${hb.receivedAt} (skew window ${skew} ms)`);
-    const k = `${hb.device}:${slot}`;
-    let r = rollups.get(k);
-    if (r === undefined) rollups.set(k, (r = { deviceId: hb.device, slot: Number(slot), heartbeats: 0, metrics: new Map() }));
+    const slot = timestamp / slotMs;
+    if (slot < firstSlot || slot >= endSlot) return F('VERIFY_OUTSIDE_EPOCH', `${at}: slot ${slot} is outside epoch ${h.epoch} [${window.firstSlot}, ${end})`);
+    const diff = timestamp - BigInt(hb.receivedAt);
+    if ((diff < 0n ? -diff : diff) > skew) return F('VERIFY_OUTSIDE_EPOCH', `${at}: timestamp ${timestamp} is ${diff} ms from its receive time ${hb.receivedAt} (skew window ${skew} ms)`);
+    const slotN = Number(slot);
+    let r = deviceSlots.get(slotN);
+    if (r === undefined) deviceSlots.set(slotN, (r = { deviceId: hb.device, slot: slotN, heartbeats: 0, metrics: new Map() }));
     r.heartbeats++;
-    for (const m of d.metrics) r.metrics.set(m.id, (r.metrics.get(m.id) ?? 0n) + m.value);
+    const n = raw[54]!;
+    for (let m = 0; m < n; m++) {
+      const id = dv.getUint16(55 + 10 * m, false);
+      r.metrics.set(id, (r.metrics.get(id) ?? 0n) + dv.getBigUint64(57 + 10 * m, false));
+    }
   }
 
   // ---- recompute with the closer's pure settlement ----
@@ -198,7 +246,7 @@ export async function verifyBundle(b: Bundle, hash: string, opts: VerifyOptions)
   const stated = new Map(b.scores.map((s) => [s.device, s]));
   for (const s of b.scores) if (!devices.has(s.device)) return F('VERIFY_UNKNOWN_DEVICE', `score of device ${short(s.device)}: the device is not in the registry snapshot`);
   const infos: DeviceInfo[] = b.devices.map((d) => ({ deviceId: d.device, owner: d.owner, revoked: d.status === 'revoked', connectedMs: stated.get(d.device)?.connectedMs ?? 0 }));
-  const slotRollups: SlotRollup[] = [...rollups.values()].map((r) => ({ deviceId: r.deviceId, slot: r.slot, heartbeats: r.heartbeats, metrics: [...r.metrics].sort((x, y) => x[0] - y[0]) }));
+  const slotRollups: SlotRollup[] = [...rollups.values()].flatMap((m) => [...m.values()]).map((r) => ({ deviceId: r.deviceId, slot: r.slot, heartbeats: r.heartbeats, metrics: [...r.metrics].sort((x, y) => x[0] - y[0]) }));
   const settled = settleEpoch({
     window,
     params: params.value,
