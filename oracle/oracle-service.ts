@@ -93,7 +93,8 @@ export async function startOracleService(o: OracleServiceOptions): Promise<Oracl
   try {
     const m = await migrate(store);
     log({ msg: 'migrations', store: store.kind, applied: m.applied, alreadyApplied: m.alreadyApplied });
-    const timing = timingOf(o.epochs, cfg.slotIntervalMs);
+    const recorded = (await store.query<{ value: string }>("SELECT value FROM oracle_settings WHERE key = 'genesis_ms'"))[0];
+    const timing = timingOf(o.epochs, cfg.slotIntervalMs, recorded === undefined ? undefined : Number(recorded.value), (o.now ?? Date.now)());
     const params = rewardParamsOf(o.epochs);
     // The timing is part of every slot and epoch number in the database: fixed at creation.
     await ensureSetting(store, 'genesis_ms', String(timing.genesisMs));

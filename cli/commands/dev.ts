@@ -25,19 +25,21 @@ export async function run(argv: string[]): Promise<number> {
     console.log(line);
   };
   let latestVerify: string | undefined;
+  // Set once the network runs; the log sink (created before) reads it to print verify commands.
+  const running: { net?: Awaited<ReturnType<typeof startDevNetwork>> } = {};
   const logFor = (component: string): Log => (event) => {
     logFile.write(`${JSON.stringify({ at: new Date().toISOString(), component, ...event })}\n`);
     const level = event['level'];
     if (level === 'error') say(`✖ ${component}: ${String(event['msg'] ?? event['error'] ?? JSON.stringify(event))}`);
     if (event['event'] === 'epoch-posted' && typeof event['epoch'] === 'number') {
-      latestVerify = net?.verifyCommand(event['epoch']);
+      latestVerify = running.net?.verifyCommand(event['epoch']);
       say(`● epoch ${event['epoch']} posted (tx ${String(event['txHash'])}). Verify it:\n    ${latestVerify}`);
     }
     if (event['event'] === 'epoch-post-failed') say(`✖ epoch ${String(event['epoch'])} post failed: ${String(event['error'])}`);
   };
-  let net: Awaited<ReturnType<typeof startDevNetwork>> | undefined;
   console.log(`Starting the Pulse dev network in ${resolve(cfg.dataDir)} …`);
-  net = await startDevNetwork(cfg, logFor);
+  const net = await startDevNetwork(cfg, logFor);
+  running.net = net;
   console.log(
     [
       '',
@@ -54,7 +56,6 @@ export async function run(argv: string[]): Promise<number> {
     ].join('\n'),
   );
   const status = setInterval(() => {
-    if (net === undefined) return;
     const s = net.fleet?.stats();
     const rejected = s ? Object.values(s.rejected).reduce((a, b) => a + b, 0) : 0;
     const line = s ? `devices ${s.connected}/${s.devices} connected · sent ${s.sent} · acknowledged ${s.acknowledged} · rejected ${rejected}` : 'no simulated devices';

@@ -15,7 +15,7 @@ function isoOrMs(raw: string): number {
 }
 
 export const epochConfigSection = defineConfig('Epochs, rewards and chain (`pulse oracle`)', {
-  genesisMs: { flag: 'genesis', env: 'PULSE_GENESIS', default: Date.parse('2026-01-01T00:00:00Z'), doc: 'Network genesis (ISO time or unix ms): epoch 0 starts here. A multiple of the slot interval.', parse: isoOrMs, defaultDoc: '2026-01-01T00:00:00Z' },
+  genesisMs: { flag: 'genesis', env: 'PULSE_GENESIS', default: undefined as number | undefined, doc: 'Network genesis (ISO time or unix ms): epoch 0 starts here; a multiple of the epoch length. Recorded in the database on first start, which refuses a different value later.', parse: isoOrMs, defaultDoc: '(the start of the current epoch at first start)' },
   epochMs: { flag: 'epoch', env: 'PULSE_EPOCH', default: 3_600_000, doc: 'Epoch length; a multiple of the slot interval.', parse: parse.durationMs, defaultDoc: '1h' },
   graceMs: { flag: 'epoch-grace', env: 'PULSE_EPOCH_GRACE', default: 120_000, doc: 'How long after an epoch ends late heartbeats are still accepted before it is closed; later ones are HB_EPOCH_CLOSED.', parse: parse.durationMs, defaultDoc: '2m' },
   epochTickMs: { flag: 'epoch-tick', env: 'PULSE_EPOCH_TICK', default: 5_000, doc: 'How often the epoch pipeline checks for epochs to close, bundle and post.', parse: parse.durationMs, defaultDoc: '5s' },
@@ -35,10 +35,14 @@ export function loadEpochConfig(flags: Readonly<Record<string, string | undefine
   return loadConfig(epochConfigSection, flags, env);
 }
 
-/** The network timing from the config and the slot interval; throws TIMING_INVALID. */
-export function timingOf(c: EpochConfig, slotMs: number): EpochTiming {
+/**
+ * The network timing from the config and the slot interval; throws TIMING_INVALID. Without --genesis,
+ * `recordedGenesisMs` (from the database) or else the start of the current epoch is used.
+ */
+export function timingOf(c: EpochConfig, slotMs: number, recordedGenesisMs?: number, nowMs = Date.now()): EpochTiming {
   if (c.epochMs % slotMs !== 0) throw new PulseError('TIMING_INVALID', `--epoch ${c.epochMs} ms is not a multiple of the slot interval ${slotMs} ms`);
-  const t: EpochTiming = { genesisMs: c.genesisMs, slotMs, epochSlots: c.epochMs / slotMs, graceMs: c.graceMs };
+  const genesisMs = c.genesisMs ?? recordedGenesisMs ?? Math.floor(nowMs / c.epochMs) * c.epochMs;
+  const t: EpochTiming = { genesisMs, slotMs, epochSlots: c.epochMs / slotMs, graceMs: c.graceMs };
   const why = validateTiming(t);
   if (why !== undefined) throw new PulseError('TIMING_INVALID', why);
   return t;
