@@ -20,38 +20,45 @@ export class NativeVerifier implements Ed25519Verifier {
   /** @param maxCachedKeys bound on cached keys; the oldest entry is dropped first. */
   constructor(private readonly maxCachedKeys = 1_000_000) {}
 
-  private lookup(publicKey: Uint8Array): CachedKey {
+  /**
+   * The cached key, or a fresh one that is NOT cached yet: only a key that has produced a valid
+   * signature is remembered (`remember`), so a flood of random, never-verifying keys from
+   * unauthenticated clients cannot fill the cache or evict real devices' keys.
+   */
+  private lookup(publicKey: Uint8Array): { id: string; entry: CachedKey; cached: boolean } {
     const id = toHex(publicKey);
-    let entry = this.cache.get(id);
-    if (entry === undefined) {
-      entry = {
-        key: isAcceptablePublicKey(publicKey)
-          ? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
-          : undefined,
-      };
-      if (this.cache.size >= this.maxCachedKeys) {
-        const oldest = this.cache.keys().next().value;
-        if (oldest !== undefined) this.cache.delete(oldest);
-      }
-      this.cache.set(id, entry);
-    }
-    return entry;
+    const hit = this.cache.get(id);
+    if (hit !== undefined) return { id, entry: hit, cached: true };
+    const entry = {
+      key: isAcceptablePublicKey(publicKey) ? createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' }) : undefined,
+    };
+    return { id, entry, cached: false };
   }
 
-  private precheck(signature: Uint8Array, publicKey: Uint8Array): KeyObject | SignatureCheck {
+  private remember(id: string, entry: CachedKey): void {
+    if (this.cache.size >= this.maxCachedKeys) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    this.cache.set(id, entry);
+  }
+
+  private precheck(signature: Uint8Array, publicKey: Uint8Array): { key: KeyObject; onOk: () => void } | SignatureCheck {
     if (publicKey.length !== 32) return 'weak-key';
-    const { key } = this.lookup(publicKey);
-    if (key === undefined) return 'weak-key';
+    const { id, entry, cached } = this.lookup(publicKey);
+    if (entry.key === undefined) return 'weak-key';
     if (signature.length !== 64) return 'bad';
     if (!isCanonicalScalar(signature)) return 'non-canonical';
-    return key;
+    return { key: entry.key, onOk: cached ? () => undefined : () => this.remember(id, entry) };
   }
 
   verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): SignatureCheck {
-    const key = this.precheck(signature, publicKey);
-    if (typeof key === 'string') return key;
+    const pre = this.precheck(signature, publicKey);
+    if (typeof pre === 'string') return pre;
     try {
-      return cryptoVerify(null, message, key, signature) ? 'ok' : 'bad';
+      if (!cryptoVerify(null, message, pre.key, signature)) return 'bad';
+      pre.onOk();
+      return 'ok';
     } catch {
       return 'bad';
     }
@@ -59,11 +66,15 @@ export class NativeVerifier implements Ed25519Verifier {
 
   /** Same contract, run on the libuv threadpool so verification can use every core. */
   verifyAsync(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<SignatureCheck> {
-    const key = this.precheck(signature, publicKey);
-    if (typeof key === 'string') return Promise.resolve(key);
+    const pre = this.precheck(signature, publicKey);
+    if (typeof pre === 'string') return Promise.resolve(pre);
     return new Promise((resolve) => {
       try {
-        cryptoVerify(null, message, key, signature, (error, valid) => resolve(!error && valid ? 'ok' : 'bad'));
+        cryptoVerify(null, message, pre.key, signature, (error, valid) => {
+          if (error || !valid) return resolve('bad');
+          pre.onOk();
+          resolve('ok');
+        });
       } catch {
         resolve('bad');
       }
