@@ -44,6 +44,9 @@ contract RewardDistributor is AccessControlEnumerable, EIP712 {
     mapping(uint256 epoch => Root) private _roots;
     /// Posted epochs in posting order (strictly increasing).
     uint256[] private _epochs;
+
+    /// How many claimable roots, newest first, a claim's proof is checked against.
+    uint256 public constant MAX_CLAIM_LOOKBACK = 16;
     mapping(address account => uint256) public claimed;
 
     event RootPosted(
@@ -221,12 +224,28 @@ contract RewardDistributor is AccessControlEnumerable, EIP712 {
     // ---- claims ----
 
     /// Pays `cumulativeAmount − claimed[account]` to `account` (anyone may submit the claim; the
-    /// tokens always go to the account in the leaf). Proves against the newest claimable root.
+    /// tokens always go to the account in the leaf). The proof may be for the newest claimable root
+    /// or for one of the MAX_CLAIM_LOOKBACK claimable roots before it: a proof fetched just before a
+    /// newer root became claimable, or calldata signed on a hardware wallet a while ago, still
+    /// works instead of racing the next root. Paying against an older root is safe: every claimable
+    /// root is past its challenge period, cumulative amounts only grow, and claimed[account] only
+    /// grows, so an older proof can only pay less, never twice.
     function claim(address account, uint256 cumulativeAmount, bytes32[] calldata proof) external returns (uint256 amount) {
-        (bool ok, uint256 epoch, bytes32 root) = claimableRoot();
-        if (!ok) revert NoClaimableRoot();
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(account, cumulativeAmount))));
-        if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidProof();
+        uint256 checked;
+        uint256 epoch;
+        bool proven;
+        for (uint256 i = _epochs.length; i > 0 && checked < MAX_CLAIM_LOOKBACK; i--) {
+            Root storage r = _roots[_epochs[i - 1]];
+            if (r.vetoed || block.timestamp < r.claimableAt) continue;
+            checked++;
+            if (MerkleProof.verifyCalldata(proof, r.root, leaf)) {
+                (proven, epoch) = (true, _epochs[i - 1]);
+                break;
+            }
+        }
+        if (checked == 0) revert NoClaimableRoot();
+        if (!proven) revert InvalidProof();
         uint256 already = claimed[account];
         if (cumulativeAmount <= already) revert NothingToClaim(account, cumulativeAmount, already);
         amount = cumulativeAmount - already;
