@@ -177,7 +177,11 @@ function validate(input: readonly RewardLeaf[]): Result<Checked, MerkleCode> {
   const table = new Int32Array(size).fill(-1);
   for (let i = 0; i < n; i++) {
     const o = 20 * i;
-    let h = ((addresses[o]! << 24) | (addresses[o + 1]! << 16) | (addresses[o + 2]! << 8) | addresses[o + 3]!) & (size - 1);
+    // FNV-1a over all 20 bytes: owners choose their addresses, and vanity addresses share leading
+    // bytes, so hashing only a prefix would let a shared prefix degrade the table to O(n²).
+    let x = 0x811c9dc5;
+    for (let k = 0; k < 20; k++) x = Math.imul(x ^ addresses[o + k]!, 0x01000193);
+    let h = (x >>> 0) & (size - 1);
     for (;;) {
       const j = table[h]!;
       if (j < 0) {
