@@ -52,7 +52,8 @@ export class PulseOracle {
   async start(): Promise<void> {
     const from = this.process.log.length;
     this.process.start();
-    const m = await this.process.waitForLog(/"msg":"listening"[^\n]*"port":(\d+)/, 60_000, from);
+    // {"msg":"listening","url":"http://127.0.0.1:<port>",…} (oracle/oracle-service.ts)
+    const m = await this.process.waitForLog(/"msg":"listening","url":"http:\/\/[^"]*:(\d+)"/, 60_000, from);
     this.httpPort = Number(m[1]);
     await this.process.waitForLog(/"msg":"ingest started"/, 60_000, from);
   }
@@ -154,8 +155,8 @@ export class PulseStack {
         },
       }),
     );
+    this.brokers.push(b); // before start: a broker that fails to start still shows its log in the evidence
     await b.start();
-    this.brokers.push(b);
     return b;
   }
 
@@ -176,12 +177,13 @@ export class PulseStack {
           PULSE_INGEST_ACK_WAIT: '3s',
           PULSE_DB_POOL: '4',
           PULSE_SHUTDOWN_GRACE: '3s',
+          PULSE_BUNDLE_DIR: join(this.dir, `bundles-${this.oracles.length + 1}`),
           ...extra,
         },
       }),
     );
-    await oracle.start();
     this.oracles.push(oracle);
+    await oracle.start();
     return oracle;
   }
 
