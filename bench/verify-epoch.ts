@@ -21,8 +21,10 @@ export const description = 'pulse verify: heartbeats re-checked/s end to end (al
 const PARAMS: RewardParams = { version: 1, emissionPerEpoch: 10n ** 24n, availabilityBps: 6000, minUptimeBps: 5000, metrics: [{ metricId: 1, weight: 5n, capPerSlot: 30n, capPerEpoch: 20_000n }] };
 
 export async function run(opts: BenchOptions): Promise<BenchFigure[]> {
-  const devices = opts.quick ? 20 : 60;
-  const slots = opts.quick ? 720 : 1440;
+  // Large enough that the one-off worker start-up (loading TypeScript in each thread) is amortized,
+  // as it is on a real day-long epoch (devices × 1440 one-minute slots).
+  const devices = opts.quick ? 40 : 120;
+  const slots = 1440;
   const threads = Math.min(2, availableParallelism());
   opts.log(`building a bundle: ${devices} devices × ${slots} slots = ${devices * slots} signed heartbeats`);
   const bundle = syntheticBundle({ devices, slots, owners: Math.max(1, devices / 4), params: PARAMS });
