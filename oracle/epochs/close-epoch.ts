@@ -8,7 +8,7 @@ import type { Sql, Store } from '../store/store.ts';
 import { epochEndMs, epochWindow, isEpochDue, type EpochTiming } from '../../shared/epoch-timing.ts';
 import { settleEpoch } from '../../shared/rewards/settle-epoch.ts';
 import { rewardParamsHash, type RewardParams } from '../../shared/rewards/reward-params.ts';
-import type { DeviceInfo, SlotRollup } from '../../shared/rewards/score-epoch.ts';
+import type { DeviceAggregate, DeviceInfo } from '../../shared/rewards/score-epoch.ts';
 import type { RewardLeaf } from '../../shared/merkle/reward-tree.ts';
 import { PulseError } from '../../shared/errors.ts';
 import { paramsToJson } from './params-json.ts';
@@ -40,36 +40,60 @@ async function recordParams(tx: Sql, params: RewardParams, epoch: number): Promi
 
 // The registry snapshot is the registry as of the close (docs/rewards.md §Epochs): every registered
 // device is scored (one with no credited slot gets LOW_UPTIME), owner and revocation as they stand.
-async function readInputs(tx: Sql, firstSlot: number, endSlot: number) {
+//
+// The per-slot step of scoring (credited slots; per metric the raw sum and the sum after per-slot
+// caps) runs as SQL aggregates over the rollup tables, so the close moves one row per device and
+// metric into the process instead of one per device, slot and metric. It computes exactly what
+// shared/rewards/score-epoch.ts aggregateRollups computes from the same rows (slot_metric_sums holds
+// one row per device, slot and metric, so "add duplicate rows, then cap" is just "cap").
+export async function readCloseInputs(tx: Sql, params: RewardParams, firstSlot: number, endSlot: number) {
+  const range = [String(firstSlot), String(endSlot)];
   const devices = await tx.query<{ device_id: string; owner: string | null; status: string }>(
     `SELECT device_id, CASE WHEN owner IS NULL THEN NULL ELSE '0x' || encode(owner, 'hex') END AS owner, status
        FROM devices ORDER BY device_id`,
   );
-  const slots = await tx.query<{ device_id: string; slot: string; heartbeats: number }>(
-    'SELECT device_id, slot::text AS slot, heartbeats FROM slot_rollups WHERE slot >= $1 AND slot < $2',
-    [String(firstSlot), String(endSlot)],
+  const slots = await tx.query<{ device_id: string; credited: string; heartbeats: string }>(
+    `SELECT device_id, count(*)::text AS credited, sum(heartbeats)::text AS heartbeats
+       FROM slot_rollups WHERE slot >= $1 AND slot < $2 AND heartbeats >= 1 GROUP BY device_id`,
+    range,
   );
-  const sums = await tx.query<{ device_id: string; slot: string; metric_id: number; total: string }>(
-    'SELECT device_id, slot::text AS slot, metric_id, total::text AS total FROM slot_metric_sums WHERE slot >= $1 AND slot < $2',
-    [String(firstSlot), String(endSlot)],
+  const ids = params.metrics.map((m) => m.metricId);
+  const caps = params.metrics.map((m) => String(m.capPerSlot));
+  const sums = await tx.query<{ device_id: string; metric_id: number; raw: string; capped: string; any_capped: boolean }>(
+    `SELECT s.device_id, s.metric_id, sum(s.total)::text AS raw, sum(LEAST(s.total, c.cap))::text AS capped, bool_or(s.total > c.cap) AS any_capped
+       FROM slot_metric_sums s JOIN unnest($3::int[], $4::numeric[]) AS c(metric_id, cap) ON c.metric_id = s.metric_id
+      WHERE s.slot >= $1 AND s.slot < $2
+      GROUP BY s.device_id, s.metric_id`,
+    [...range, ids, caps],
+  );
+  const unweighted = await tx.query<{ device_id: string }>(
+    'SELECT DISTINCT device_id FROM slot_metric_sums WHERE slot >= $1 AND slot < $2 AND NOT (metric_id = ANY($3::int[]))',
+    [...range, ids],
   );
   const previous = await tx.query<{ owner: string; cumulative: string }>('SELECT owner, cumulative::text AS cumulative FROM cumulative_rewards ORDER BY owner');
-  const metricsBy = new Map<string, [number, bigint][]>();
-  for (const s of sums) {
-    const k = `${s.device_id}:${s.slot}`;
-    let list = metricsBy.get(k);
-    if (list === undefined) metricsBy.set(k, (list = []));
-    list.push([s.metric_id, BigInt(s.total)]);
+
+  type Mutable = { creditedSlots: number; raw: Map<number, bigint>; slotCapped: Map<number, bigint>; anySlotCapped: boolean; unweighted: boolean };
+  const aggregates = new Map<string, Mutable>();
+  const aggFor = (id: string): Mutable => {
+    let a = aggregates.get(id);
+    if (a === undefined) aggregates.set(id, (a = { creditedSlots: 0, raw: new Map(), slotCapped: new Map(), anySlotCapped: false, unweighted: false }));
+    return a;
+  };
+  let heartbeats = 0;
+  for (const r of slots) {
+    aggFor(r.device_id).creditedSlots = Number(r.credited);
+    heartbeats += Number(r.heartbeats);
   }
-  const rollups: SlotRollup[] = slots.map((r) => ({
-    deviceId: r.device_id,
-    slot: Number(r.slot),
-    heartbeats: Number(r.heartbeats),
-    metrics: (metricsBy.get(`${r.device_id}:${r.slot}`) ?? []).sort((a, b) => a[0] - b[0]),
-  }));
+  for (const r of sums) {
+    const a = aggFor(r.device_id);
+    a.raw.set(r.metric_id, BigInt(r.raw));
+    a.slotCapped.set(r.metric_id, BigInt(r.capped));
+    if (r.any_capped) a.anySlotCapped = true;
+  }
+  for (const r of unweighted) aggFor(r.device_id).unweighted = true;
   const infos: DeviceInfo[] = devices.map((d) => ({ deviceId: d.device_id, owner: d.owner, revoked: d.status !== 'active' }));
   const leaves: RewardLeaf[] = previous.map((p) => ({ account: p.owner, cumulative: BigInt(p.cumulative) }));
-  return { infos, rollups, leaves, heartbeats: slots.reduce((n, r) => n + Number(r.heartbeats), 0) };
+  return { infos, aggregates: aggregates as ReadonlyMap<string, DeviceAggregate>, leaves, heartbeats };
 }
 
 /** Close the next epoch if it is due at `nowMs`. */
@@ -83,8 +107,8 @@ export async function closeNextEpoch(store: Store, timing: EpochTiming, params: 
     const window = epochWindow(timing, epoch);
     const endSlot = window.firstSlot + window.slotCount;
     const paramsHash = await recordParams(tx, params, epoch);
-    const inputs = await readInputs(tx, window.firstSlot, endSlot);
-    const settled = settleEpoch({ window, params, devices: inputs.infos, rollups: inputs.rollups, previous: inputs.leaves });
+    const inputs = await readCloseInputs(tx, params, window.firstSlot, endSlot);
+    const settled = settleEpoch({ window, params, devices: inputs.infos, aggregates: inputs.aggregates, previous: inputs.leaves });
     if (!settled.ok) throw new PulseError('EPOCH_CLOSE_FAILED', `epoch ${epoch}: ${settled.code}: ${settled.message}`);
     const s = settled.value;
     const a = s.allocation;

@@ -75,26 +75,39 @@ const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 type Acc = { slots: Set<number>; raw: Map<number, bigint>; capped: Map<number, bigint>; slotCapped: boolean; unweighted: boolean };
 
 /**
- * Scores every device that is registered or has rollups. A rollup outside the window changes nothing
- * (docs/rewards.md §Scores: only slots of the epoch count), duplicate rows for one (device, slot) are
- * added together, and metric values above a cap are cut (METRIC_CAPPED).
+ * What the scorer needs per device after the per-slot step (docs/rewards.md §Scores): credited slot
+ * count, and per weighted metric the raw epoch sum and the sum after per-slot caps. `aggregateRollups`
+ * builds it from slot rollups; the epoch closer builds the same numbers with one SQL aggregate over
+ * the rollup tables (oracle/epochs/close-epoch.ts), so closing an epoch never moves every rollup row
+ * into the process. Both paths end in `scoreAggregates`.
  */
-export function scoreEpoch(input: {
-  readonly window: EpochWindow;
-  readonly params: RewardParams;
-  readonly devices: readonly DeviceInfo[];
-  readonly rollups: Iterable<SlotRollup>;
-}): Result<EpochScores, 'SCORE_INPUT_INVALID'> {
-  const { window: w, params } = input;
-  if (!Number.isSafeInteger(w.firstSlot) || w.firstSlot < 0 || !Number.isSafeInteger(w.slotCount) || w.slotCount < 1 || !Number.isSafeInteger(w.epoch) || w.epoch < 0) {
-    return err('SCORE_INPUT_INVALID', `epoch window ${JSON.stringify(w)} needs integers epoch ≥ 0, firstSlot ≥ 0, slotCount ≥ 1`);
-  }
+export type DeviceAggregate = {
+  readonly creditedSlots: number;
+  /** Weighted metric id → sum of the values in the epoch. */
+  readonly raw: ReadonlyMap<number, bigint>;
+  /** Weighted metric id → Σ over slots of min(slot sum, capPerSlot). */
+  readonly slotCapped: ReadonlyMap<number, bigint>;
+  /** Some slot sum exceeded its capPerSlot. */
+  readonly anySlotCapped: boolean;
+  /** The device reported a metric id the parameters do not weight. */
+  readonly unweighted: boolean;
+};
+
+function validWindow(w: EpochWindow): boolean {
+  return Number.isSafeInteger(w.firstSlot) && w.firstSlot >= 0 && Number.isSafeInteger(w.slotCount) && w.slotCount >= 1 && Number.isSafeInteger(w.epoch) && w.epoch >= 0;
+}
+
+/**
+ * The per-slot step: a rollup outside the window changes nothing (only slots of the epoch count),
+ * duplicate rows for one (device, slot) are added together before the slot cap applies.
+ */
+export function aggregateRollups(
+  window: EpochWindow,
+  params: RewardParams,
+  rollups: Iterable<SlotRollup>,
+): Result<{ readonly aggregates: Map<string, DeviceAggregate>; readonly ignored: number }, 'SCORE_INPUT_INVALID'> {
+  const w = window;
   const rules = new Map(params.metrics.map((m) => [m.metricId, m]));
-  const info = new Map<string, DeviceInfo>();
-  for (const d of input.devices) {
-    if (d.owner !== null && !ADDRESS.test(d.owner)) return err('SCORE_INPUT_INVALID', `device ${d.deviceId}: owner ${JSON.stringify(d.owner)} is not an address`);
-    info.set(d.deviceId, d);
-  }
   const end = w.firstSlot + w.slotCount;
   const acc = new Map<string, Acc>();
   const accFor = (id: string): Acc => {
@@ -105,12 +118,10 @@ export function scoreEpoch(input: {
     }
     return a;
   };
-  for (const d of input.devices) accFor(d.deviceId);
-
   // Per-slot sums first: duplicate rows for one (device, slot) must be capped together.
   const perSlot = new Map<string, Map<number, bigint>>();
   let ignored = 0;
-  for (const r of input.rollups) {
+  for (const r of rollups) {
     if (!Number.isSafeInteger(r.slot) || !Number.isSafeInteger(r.heartbeats) || r.heartbeats < 0) {
       return err('SCORE_INPUT_INVALID', `rollup for ${r.deviceId}: slot ${r.slot} / heartbeats ${r.heartbeats} are not valid integers`);
     }
@@ -144,20 +155,70 @@ export function scoreEpoch(input: {
       a.capped.set(id, (a.capped.get(id) ?? 0n) + (sum > cap ? cap : sum));
     }
   }
+  const aggregates = new Map<string, DeviceAggregate>();
+  for (const [id, a] of acc) aggregates.set(id, { creditedSlots: a.slots.size, raw: a.raw, slotCapped: a.capped, anySlotCapped: a.slotCapped, unweighted: a.unweighted });
+  return ok({ aggregates, ignored });
+}
+
+/**
+ * Scores every device that is registered or has rollups. A rollup outside the window changes nothing
+ * (docs/rewards.md §Scores: only slots of the epoch count), duplicate rows for one (device, slot) are
+ * added together, and metric values above a cap are cut (METRIC_CAPPED).
+ */
+export function scoreEpoch(input: {
+  readonly window: EpochWindow;
+  readonly params: RewardParams;
+  readonly devices: readonly DeviceInfo[];
+  readonly rollups: Iterable<SlotRollup>;
+}): Result<EpochScores, 'SCORE_INPUT_INVALID'> {
+  if (!validWindow(input.window)) {
+    return err('SCORE_INPUT_INVALID', `epoch window ${JSON.stringify(input.window)} needs integers epoch ≥ 0, firstSlot ≥ 0, slotCount ≥ 1`);
+  }
+  const agg = aggregateRollups(input.window, input.params, input.rollups);
+  if (!agg.ok) return agg;
+  return scoreAggregates({ window: input.window, params: input.params, devices: input.devices, aggregates: agg.value.aggregates, ignoredRollups: agg.value.ignored });
+}
+
+const EMPTY: DeviceAggregate = { creditedSlots: 0, raw: new Map(), slotCapped: new Map(), anySlotCapped: false, unweighted: false };
+
+/** The per-epoch step: epoch caps, weights, eligibility and reason codes, from per-device aggregates. */
+export function scoreAggregates(input: {
+  readonly window: EpochWindow;
+  readonly params: RewardParams;
+  readonly devices: readonly DeviceInfo[];
+  readonly aggregates: ReadonlyMap<string, DeviceAggregate>;
+  readonly ignoredRollups?: number;
+}): Result<EpochScores, 'SCORE_INPUT_INVALID'> {
+  const { window: w, params } = input;
+  if (!validWindow(w)) {
+    return err('SCORE_INPUT_INVALID', `epoch window ${JSON.stringify(w)} needs integers epoch ≥ 0, firstSlot ≥ 0, slotCount ≥ 1`);
+  }
+  const info = new Map<string, DeviceInfo>();
+  for (const d of input.devices) {
+    if (d.owner !== null && !ADDRESS.test(d.owner)) return err('SCORE_INPUT_INVALID', `device ${d.deviceId}: owner ${JSON.stringify(d.owner)} is not an address`);
+    info.set(d.deviceId, d);
+  }
+  const ids = new Set<string>([...input.devices.map((d) => d.deviceId), ...input.aggregates.keys()]);
+  for (const [id, a] of input.aggregates) {
+    if (!Number.isSafeInteger(a.creditedSlots) || a.creditedSlots < 0 || a.creditedSlots > w.slotCount) {
+      return err('SCORE_INPUT_INVALID', `device ${id}: ${a.creditedSlots} credited slots in an epoch of ${w.slotCount}`);
+    }
+  }
 
   const devices: DeviceScore[] = [];
-  for (const [deviceId, a] of acc) {
+  for (const deviceId of ids) {
+    const a = input.aggregates.get(deviceId) ?? EMPTY;
     const d = info.get(deviceId);
     const owner = d?.owner ? d.owner.toLowerCase() : null;
     const revoked = d?.revoked ?? false;
-    const credited = a.slots.size;
-    let capped = a.slotCapped;
+    const credited = a.creditedSlots;
+    let capped = a.anySlotCapped;
     const metrics: MetricScore[] = [];
     let contribution = 0n;
     for (const rule of params.metrics) {
       const raw = a.raw.get(rule.metricId);
       if (raw === undefined) continue;
-      let c = a.capped.get(rule.metricId)!;
+      let c = a.slotCapped.get(rule.metricId) ?? 0n;
       if (c > rule.capPerEpoch) {
         c = rule.capPerEpoch;
         capped = true;
@@ -191,5 +252,5 @@ export function scoreEpoch(input: {
     });
   }
   devices.sort((x, y) => (x.deviceId < y.deviceId ? -1 : x.deviceId > y.deviceId ? 1 : 0));
-  return ok({ window: w, devices, ignoredRollups: ignored });
+  return ok({ window: w, devices, ignoredRollups: input.ignoredRollups ?? 0 });
 }

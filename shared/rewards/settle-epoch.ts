@@ -7,7 +7,7 @@ import { err, ok, type Result } from '../result.ts';
 import { allocateRewards, type EpochAllocation } from './allocate-rewards.ts';
 import { accumulateRewards } from './cumulative-rewards.ts';
 import { rewardParamsHash, validateRewardParams, type RewardParams } from './reward-params.ts';
-import { scoreEpoch, type DeviceInfo, type EpochScores, type EpochWindow, type SlotRollup } from './score-epoch.ts';
+import { scoreAggregates, scoreEpoch, type DeviceAggregate, type DeviceInfo, type EpochScores, type EpochWindow, type SlotRollup } from './score-epoch.ts';
 
 export type EpochSettlement = {
   readonly scores: EpochScores;
@@ -25,13 +25,18 @@ export function settleEpoch(input: {
   readonly window: EpochWindow;
   readonly params: RewardParams;
   readonly devices: readonly DeviceInfo[];
-  readonly rollups: Iterable<SlotRollup>;
+  /** Per-slot rollups, or the same information already aggregated per device (score-epoch.ts DeviceAggregate). */
+  readonly rollups?: Iterable<SlotRollup>;
+  readonly aggregates?: ReadonlyMap<string, DeviceAggregate>;
   /** Cumulative leaves after the previous epoch (empty for the first). */
   readonly previous: Iterable<RewardLeaf>;
 }): Result<EpochSettlement, RewardCode> {
   const p = validateRewardParams(input.params);
   if (!p.ok) return p;
-  const scores = scoreEpoch(input);
+  const scores =
+    input.aggregates !== undefined
+      ? scoreAggregates({ window: input.window, params: input.params, devices: input.devices, aggregates: input.aggregates })
+      : scoreEpoch({ window: input.window, params: input.params, devices: input.devices, rollups: input.rollups ?? [] });
   if (!scores.ok) return scores;
   const allocation = allocateRewards(scores.value, input.params);
   const { leaves, total } = accumulateRewards(input.previous, allocation);
