@@ -75,7 +75,7 @@ export async function run(opts: BenchOptions): Promise<BenchFigure[]> {
       figure: sigRate,
       unit: 'heartbeats/s',
       comparison,
-      note: 'includes one key-policy check per device key',
+      note: 'worker wall time, overlapped with the main thread\'s rules, hash and rescoring; includes one key-policy check per device key',
     },
   ];
 }
