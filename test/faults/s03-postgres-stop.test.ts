@@ -41,7 +41,9 @@ describe(`scenario 3: PostgreSQL stopped (immediate) for ${OUTAGE_S} s under loa
     await stack.waitAcked(300, 20_000);
     const nc = await natsConnect({ servers: stack.nats.servers.split(',') });
     const jsm = await nc.jetstreamManager();
-    const pendingDuring = (await jsm.consumers.info(stack.stream, 'pulse-ingest')).num_pending;
+    const during = await jsm.consumers.info(stack.stream, 'pulse-ingest');
+    // Held in JetStream: not yet delivered, or delivered to a worker that cannot commit (unacked).
+    const pendingDuring = during.num_pending + during.num_ack_pending;
     await sleep(Math.max(0, OUTAGE_S * 1000 - (Date.now() - downAt)));
     await stack.pg.start();
     await waitFor('oracle /health 200', async () => ((await oracle.health()) === 200 ? true : undefined), 60_000);
