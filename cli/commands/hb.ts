@@ -13,6 +13,7 @@ import { heartbeatTopic } from '../../shared/protocol/topics.ts';
 import { PulseError } from '../../shared/errors.ts';
 import { fromHex, toHex } from '../../shared/hex.ts';
 import { loadKeyFile } from './keys.ts';
+import { dispatch, printHelp, problemLines } from '../subcommands.ts';
 
 export const summary = 'Heartbeats: make (build and sign), inspect (decode, verify, list every problem)';
 
@@ -136,7 +137,7 @@ async function make(argv: string[]): Promise<number> {
       strict: true,
     }),
   );
-  if (values.help) return printHelp();
+  if (values.help) return printHelp(HELP);
   if (values.key === undefined) throw new PulseError('CLI_USAGE', '--key FILE is required');
   const seq = parseUint('seq', values.seq, 1n, MAX_SEQ);
   const timestamp = parseUint('ts', values.ts, 0n, U64_MAX);
@@ -210,7 +211,7 @@ async function inspect(argv: string[]): Promise<number> {
       strict: true,
     }),
   );
-  if (values.help) return printHelp();
+  if (values.help) return printHelp(HELP);
   if (positionals.length !== 1) throw new PulseError('CLI_USAGE', 'hb inspect takes exactly one heartbeat: HEX, @FILE or @-');
   const bytes = readBytesArg(positionals[0]!);
   const verifier = verifierByName(values.verifier);
@@ -260,34 +261,11 @@ async function inspect(argv: string[]): Promise<number> {
     lines.push(`signed bytes  DOMAIN "PULSE-V1" || bytes[0 .. ${bytes.length - SIGNATURE_LENGTH}) = ${8 + bytes.length - SIGNATURE_LENGTH} bytes`);
   }
   lines.push('');
-  if (valid) lines.push('VALID: no problems found' + (now === undefined ? ' (clock not checked; pass --now)' : ''));
-  else {
-    lines.push(`INVALID: ${all.length} problem${all.length === 1 ? '' : 's'} (the first is the reason a receiver records)`);
-    for (const p of all) lines.push(`  ${p.code.padEnd(28)} ${p.message}`);
-  }
+  lines.push(...problemLines(valid ? [] : all, 'VALID: no problems found' + (now === undefined ? ' (clock not checked; pass --now)' : ''), 'a receiver'));
   console.log(lines.join('\n'));
   return valid ? 0 : 1;
 }
 
-function printHelp(): number {
-  console.log(HELP);
-  return 0;
-}
-
 export async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  switch (sub) {
-    case 'make':
-      return make(rest);
-    case 'inspect':
-      return inspect(rest);
-    case undefined:
-      throw new PulseError('CLI_USAGE', 'missing subcommand: make or inspect; see `pulse hb --help`');
-    case 'help':
-    case '--help':
-    case '-h':
-      return printHelp();
-    default:
-      throw new PulseError('CLI_USAGE', `unknown subcommand ${JSON.stringify(sub)}; see \`pulse hb --help\``);
-  }
+  return dispatch('hb', HELP, { make, inspect }, argv);
 }

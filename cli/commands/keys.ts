@@ -8,6 +8,7 @@ import { heartbeatTopic } from '../../shared/protocol/topics.ts';
 import { PulseError } from '../../shared/errors.ts';
 import { toHex } from '../../shared/hex.ts';
 import { usageErrors } from './hb.ts';
+import { dispatch, printHelp } from '../subcommands.ts';
 
 export const summary = 'Device key files: new, show';
 
@@ -37,7 +38,7 @@ async function newKey(argv: string[]): Promise<number> {
   const { values } = usageErrors(() =>
     parseArgs({ args: argv, options: { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }),
   );
-  if (values.help) return printHelp();
+  if (values.help) return printHelp(HELP);
   const key = deviceKeyFromSecret(randomSecretKey());
   if (values.out === undefined) {
     process.stdout.write(formatKeyFile(key));
@@ -59,32 +60,13 @@ async function showKey(argv: string[]): Promise<number> {
   const { values } = usageErrors(() =>
     parseArgs({ args: argv, options: { key: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }),
   );
-  if (values.help) return printHelp();
+  if (values.help) return printHelp(HELP);
   if (values.key === undefined) throw new PulseError('CLI_USAGE', 'keys show needs --key FILE');
   const key = loadKeyFile(values.key);
   console.log(`device id   ${key.deviceId}\npublic key  ${toHex(key.publicKey)}\ntopic       ${heartbeatTopic(key.deviceId)}`);
   return 0;
 }
 
-function printHelp(): number {
-  console.log(HELP);
-  return 0;
-}
-
 export async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  switch (sub) {
-    case 'new':
-      return newKey(rest);
-    case 'show':
-      return showKey(rest);
-    case undefined:
-      throw new PulseError('CLI_USAGE', 'missing subcommand: new or show; see `pulse keys --help`');
-    case 'help':
-    case '--help':
-    case '-h':
-      return printHelp();
-    default:
-      throw new PulseError('CLI_USAGE', `unknown subcommand ${JSON.stringify(sub)}; see \`pulse keys --help\``);
-  }
+  return dispatch('keys', HELP, { new: newKey, show: showKey }, argv);
 }

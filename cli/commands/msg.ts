@@ -11,6 +11,7 @@ import type { IdentityCode } from '../../shared/error-codes.ts';
 import { fromHex, toHex } from '../../shared/hex.ts';
 import { parseNetwork, parseNow, parseUint, readBytesArg, usageErrors, verifierByName } from './hb.ts';
 import { loadKeyFile } from './keys.ts';
+import { dispatch, printHelp } from '../subcommands.ts';
 
 export const summary = 'Identity messages: make, inspect (maker certificate, owner binding, owner transfer, key rotation)';
 
@@ -81,7 +82,7 @@ async function make(argv: string[]): Promise<number> {
       strict: true,
     }),
   );
-  if (values.help) return printHelp();
+  if (values.help) return printHelp(HELP);
   if (positionals.length !== 1) throw new PulseError('CLI_USAGE', `msg make takes one kind: ${KINDS.join(', ')}`);
   const kind = kindOf(positionals[0]);
   if (values.key === undefined) throw new PulseError('CLI_USAGE', '--key FILE (the signing key) is required');
@@ -183,7 +184,7 @@ async function inspect(argv: string[]): Promise<number> {
       strict: true,
     }),
   );
-  if (values.help) return printHelp();
+  if (values.help) return printHelp(HELP);
   if (positionals.length !== 1) throw new PulseError('CLI_USAGE', 'msg inspect takes exactly one message: HEX, @FILE or @-');
   const bytes = readBytesArg(positionals[0]!);
   const verifier = verifierByName(values.verifier);
@@ -214,26 +215,6 @@ async function inspect(argv: string[]): Promise<number> {
   return check.ok ? 0 : 1;
 }
 
-function printHelp(): number {
-  console.log(HELP);
-  return 0;
-}
-
 export async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  switch (sub) {
-    case 'make':
-      return make(rest);
-    case 'inspect':
-      return inspect(rest);
-    case undefined:
-      throw new PulseError('CLI_USAGE', 'missing subcommand: make or inspect; see `pulse msg --help`');
-    case 'help':
-    case '--help':
-    case '-h':
-      return printHelp();
-    default:
-      throw new PulseError('CLI_USAGE', `unknown subcommand ${JSON.stringify(sub)}; see \`pulse msg --help\``);
-  }
+  return dispatch('msg', HELP, { make, inspect }, argv);
 }
-

@@ -9,6 +9,7 @@ import type { TokenCode } from '../../shared/error-codes.ts';
 import { fromHex } from '../../shared/hex.ts';
 import { parseNetwork, parseNow, parseUint, usageErrors, verifierByName } from './hb.ts';
 import { loadKeyFile } from './keys.ts';
+import { dispatch, printHelp, problemLines } from '../subcommands.ts';
 
 export const summary = 'MQTT connect credentials: make (client id, username, password), inspect';
 
@@ -34,7 +35,7 @@ async function make(argv: string[]): Promise<number> {
       strict: true,
     }),
   );
-  if (values.help) return printHelp();
+  if (values.help) return printHelp(HELP);
   if (values.key === undefined) throw new PulseError('CLI_USAGE', '--key FILE is required');
   const timestamp = values.ts === undefined ? BigInt(Date.now()) : parseUint('ts', values.ts, 0n, U64_MAX);
   const networkId = parseNetwork(values.network);
@@ -64,7 +65,7 @@ async function inspect(argv: string[]): Promise<number> {
       strict: true,
     }),
   );
-  if (values.help) return printHelp();
+  if (values.help) return printHelp(HELP);
   if (positionals.length !== 1) throw new PulseError('CLI_USAGE', 'token inspect takes exactly one password');
   if (values.device === undefined) throw new PulseError('CLI_USAGE', '--device ID (the MQTT client id) is required');
   const password = positionals[0]!;
@@ -103,34 +104,11 @@ async function inspect(argv: string[]): Promise<number> {
     `timestamp  ${timestamp === undefined ? '(unreadable)' : `${timestamp} (${timestamp - BigInt(ctx.now)} ms from ${ctx.now})`}`,
     '',
   ];
-  if (valid) lines.push('VALID: the broker would accept this token (if the device is registered and active)');
-  else {
-    lines.push(`INVALID: ${problems.length} problem${problems.length === 1 ? '' : 's'} (the first is the reason the broker records)`);
-    for (const p of problems) lines.push(`  ${p.code.padEnd(30)} ${p.message}`);
-  }
+  lines.push(...problemLines(valid ? [] : problems, 'VALID: the broker would accept this token (if the device is registered and active)', 'the broker'));
   console.log(lines.join('\n'));
   return valid ? 0 : 1;
 }
 
-function printHelp(): number {
-  console.log(HELP);
-  return 0;
-}
-
 export async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  switch (sub) {
-    case 'make':
-      return make(rest);
-    case 'inspect':
-      return inspect(rest);
-    case undefined:
-      throw new PulseError('CLI_USAGE', 'missing subcommand: make or inspect; see `pulse token --help`');
-    case 'help':
-    case '--help':
-    case '-h':
-      return printHelp();
-    default:
-      throw new PulseError('CLI_USAGE', `unknown subcommand ${JSON.stringify(sub)}; see \`pulse token --help\``);
-  }
+  return dispatch('token', HELP, { make, inspect }, argv);
 }
