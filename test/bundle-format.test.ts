@@ -9,7 +9,10 @@ import { bundleHash, compressBundle, decodeBundle, encodeBundle } from '../oracl
 import { syntheticBundle } from '../oracle/bundle/synthetic-bundle.ts';
 import { verifyBundleFile } from '../oracle/bundle/verify-bundle.ts';
 import { checkSignatures } from '../oracle/bundle/check-signatures.ts';
-import { toHex } from '../shared/hex.ts';
+import { fromHex, toHex } from '../shared/hex.ts';
+import { FastHeartbeatCheck } from '../oracle/bundle/fast-heartbeat-check.ts';
+import { verifyHeartbeat } from '../shared/protocol/heartbeat.ts';
+import { nativeVerifier } from '../shared/crypto/native.ts';
 
 const sigs = (raws: readonly Uint8Array[]) => checkSignatures(raws, { threads: 1 });
 const PARAMS = { version: 3, emissionPerEpoch: 10n ** 21n + 7n, availabilityBps: 5000, minUptimeBps: 2500, metrics: [{ metricId: 1, weight: 2n, capPerSlot: 25n, capPerEpoch: 60n }] };
@@ -65,3 +68,28 @@ describe('bundle encoding', () => {
     );
   });
 });
+
+describe('fast heartbeat check of the signature workers', () => {
+  const bundle = syntheticBundle({ devices: 3, slots: 4, owners: 1, params: PARAMS, networkId: 9 });
+  const raws = bundle.heartbeats.map((h) => fromHex(h.raw)!);
+
+  it('agrees with verifyHeartbeat on valid heartbeats and on any byte flip, truncation or extension', () => {
+    const fast = new FastHeartbeatCheck();
+    for (const r of raws) expect(fast.ok(r)).toBe(true);
+    fc.assert(
+      fc.property(fc.nat(raws.length - 1), fc.nat(200), fc.integer({ min: 0, max: 255 }), fc.constantFrom('flip', 'cut', 'grow'), (k, at, x, how) => {
+        const r = raws[k]!;
+        let m: Uint8Array;
+        if (how === 'flip') {
+          m = r.slice();
+          m[at % m.length] = m[at % m.length]! ^ (x || 1);
+        } else if (how === 'cut') m = r.slice(0, at % r.length);
+        else m = Uint8Array.from([...r, x]);
+        expect(fast.ok(m)).toBe(verifyHeartbeat(m, { verifier: nativeVerifier }).ok);
+        expect(fast.ok(r)).toBe(true);
+      }),
+      { numRuns: 400 },
+    );
+  });
+});
+
