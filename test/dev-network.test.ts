@@ -109,17 +109,24 @@ describe.skipIf(!ok)('pulse dev', () => {
     // Wait until a root is past its challenge period (the next post mines a block after it).
     await waitFor(/epoch \d+ posted[\s\S]*epoch \d+ posted[\s\S]*epoch \d+ posted/, 240_000);
     const erc20 = new Contract(printed.token, ['function balanceOf(address) view returns (uint256)'], provider);
-    const before = (await erc20.getFunction('balanceOf')(owner)) as bigint;
+    const balanceAt = async (blockTag: number) => (await erc20.getFunction('balanceOf')(owner, { blockTag })) as bigint;
     const claimArgs = [PULSE, 'claim', '--address', owner, '--rpc', printed.rpc, '--contract', printed.contract, '--api', printed.api, '--key', keyFile, '--json'];
     const first = await run(process.execPath, claimArgs, { timeout: 120_000 });
-    const claimed = JSON.parse(first.stdout.trim().split('\n').pop()!) as { cumulativeAmount?: string; cumulative?: string; paid?: string };
-    const after = (await erc20.getFunction('balanceOf')(owner)) as bigint;
-    const cumulative = BigInt(claimed.cumulativeAmount ?? claimed.cumulative ?? '0');
-    expect(cumulative).toBeGreaterThan(0n);
-    expect(after - before).toBe(cumulative);
-    await run(process.execPath, claimArgs, { timeout: 120_000 });
-    const again = (await erc20.getFunction('balanceOf')(owner)) as bigint;
-    expect(again).toBe(after);
+    const claimed = JSON.parse(first.stdout.trim().split('\n').pop()!) as { epoch: number; amount: string; cumulative: string; tx: string };
+    // The owner's cumulative amount for that epoch, from the public proof API.
+    const proof = (await (await fetch(`${printed.api}/api/epochs/${claimed.epoch}/proofs/${owner}`)).json()) as { cumulative: string };
+    expect(BigInt(claimed.cumulative)).toBe(BigInt(proof.cumulative));
+    expect(BigInt(claimed.amount)).toBe(BigInt(proof.cumulative)); // the first claim pays all of it
+    // Exactly that amount moved, in exactly the claim's block.
+    const receipt = (await provider.getTransactionReceipt(claimed.tx))!;
+    expect(receipt.status).toBe(1);
+    const paidIn = await balanceAt(receipt.blockNumber);
+    expect(paidIn - (await balanceAt(receipt.blockNumber - 1))).toBe(BigInt(claimed.amount));
+    // A second claim of the same leaf (same epoch) pays nothing.
+    const second = await run(process.execPath, [...claimArgs, '--epoch', String(claimed.epoch)], { timeout: 120_000 });
+    const again = JSON.parse(second.stdout.trim().split('\n').pop()!) as { due?: string };
+    expect(again.due).toBe('0');
+    expect(await balanceAt(await provider.getBlockNumber())).toBe(paidIn);
     provider.destroy();
   }, 400_000);
 

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { Wallet, getAddress, isAddress } from 'ethers';
 import { PulseError } from '../../shared/errors.ts';
 import { usageErrors } from './hb.ts';
-import { distributorAt, readClaimableRoot, readClaimed } from '../../oracle/bundle/chain-root.ts';
+import { distributorAt, readChainRoot, readClaimableRoot, readClaimed } from '../../oracle/bundle/chain-root.ts';
 import { readBundleSource } from '../../oracle/bundle/read-bundle.ts';
 import { claimCalldata, describeClaimRevert, fetchProof, proofFromBundle, proofVerifies, type ClaimProof } from '../../oracle/claims/claim-tx.ts';
 
@@ -17,7 +17,8 @@ const HELP = `Usage:
   pulse claim --address ADDRESS --rpc URL --contract ADDRESS (--api URL | --bundle FILE|URL)
               (--key FILE | --calldata) [--epoch N] [--json]
 
-  Reads the newest claimable root from the contract, fetches ADDRESS's proof for that epoch from the
+  Reads the newest claimable root from the contract (or uses --epoch N, an older claimable root),
+  fetches ADDRESS's proof for that epoch from the
   oracle's public API (GET /api/epochs/:n/proofs/:address) or from the epoch's bundle file, checks
   it with @openzeppelin/merkle-tree against the chain's root, then either sends
   claim(account, cumulativeAmount, proof) signed by the key in FILE (a 0x-prefixed 32-byte hex
@@ -81,9 +82,12 @@ export async function run(argv: string[], io: ClaimIo = defaultIo): Promise<numb
     p = proofFromBundle(await readBundleSource(values.bundle!), account);
     if (p.epoch !== epoch) throw new PulseError('CLAIM_NOT_CLAIMABLE', `the bundle is epoch ${p.epoch}; the newest claimable root is epoch ${claimable.epoch}`);
   }
-  // The contract proves against its newest claimable root only: a proof for another root reverts.
-  if (p.root.toLowerCase() !== claimable.root.toLowerCase()) {
-    throw new PulseError('CLAIM_NOT_CLAIMABLE', `the proof is for root ${p.root} (epoch ${epoch}); the contract's claimable root is ${claimable.root} (epoch ${claimable.epoch})`);
+  // The contract accepts a proof for its newest claimable root or one of the older claimable roots
+  // before it (RewardDistributor.claim, MAX_CLAIM_LOOKBACK): the proof's root must be the one the
+  // chain holds for that epoch, not vetoed, and no newer than the newest claimable root.
+  const onChain = epoch === claimable.epoch ? { root: claimable.root, vetoed: false } : await readChainRoot(contract, epoch);
+  if (onChain === null || onChain.vetoed || epoch > claimable.epoch || p.root.toLowerCase() !== onChain.root.toLowerCase()) {
+    throw new PulseError('CLAIM_NOT_CLAIMABLE', `the proof is for root ${p.root} (epoch ${epoch}), which is not a claimable root on chain (newest claimable: epoch ${claimable.epoch}, root ${claimable.root})`);
   }
   if (!proofVerifies(p)) throw new PulseError('CLAIM_NOT_CLAIMABLE', `the proof for ${account} does not verify against root ${p.root}`);
   const already = await readClaimed(contract, account);

@@ -10,6 +10,7 @@ import type { Store } from '../store/store.ts';
 import type { StoredHealthEvent } from '../health/health-monitor.ts';
 import { RateDropDetector, RejectionSpikeDetector, type RateDropRules, type SpikeRules } from './alert-rules.ts';
 import { makeAlert, type Alert } from './webhook-sender.ts';
+import { PeriodicTask } from '../periodic-task.ts';
 
 /** Advisory lock key: the ASCII bytes "PULSEALR" as a signed 64-bit integer. */
 export const ALERT_LOCK_KEY = '5788616816582544466';
@@ -39,8 +40,7 @@ export class AlertMonitor {
   private readonly spikes: RejectionSpikeDetector;
   private rejectionCursor: string | undefined;
   private readonly failedEpochs = new Set<number>();
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private task: PeriodicTask | undefined;
   private readonly now: () => number;
   private readonly log: (event: Record<string, unknown>) => void;
 
@@ -52,23 +52,12 @@ export class AlertMonitor {
   }
 
   start(): void {
-    if (this.timer !== undefined) return;
-    const every = this.opts.windowMs ?? 60_000;
-    const loop = (): void => {
-      this.running = this.check()
-        .catch((e: unknown) => this.log({ level: 'warn', msg: 'alert check failed', error: (e as Error).message }))
-        .finally(() => {
-          if (this.timer !== undefined) this.timer = setTimeout(loop, every);
-        });
-    };
-    this.timer = setTimeout(loop, 0);
+    this.task ??= new PeriodicTask(() => this.check(), this.opts.windowMs ?? 60_000, (e) => this.log({ level: 'warn', msg: 'alert check failed', error: (e as Error).message }));
+    this.task.start();
   }
 
   async stop(): Promise<void> {
-    const t = this.timer;
-    this.timer = undefined;
-    if (t !== undefined) clearTimeout(t);
-    await this.running;
+    await this.task?.stop();
   }
 
   /** Health monitor listener (HealthMonitor.onEvents). */

@@ -7,6 +7,7 @@
 // epochs instead of skipping them. An epoch with no root (nobody has ever earned) is 'skipped'.
 import type { Store } from '../store/store.ts';
 import { closeDueEpochs, type CloseOutcome } from './close-epoch.ts';
+import { PeriodicTask } from '../periodic-task.ts';
 import type { EpochTiming } from '../../shared/epoch-timing.ts';
 import type { RewardParams } from '../../shared/rewards/reward-params.ts';
 
@@ -36,7 +37,7 @@ export type EpochPipelineDeps = {
 export type TickReport = { readonly closed: number; readonly bundled: number; readonly posted: number; readonly failed: number };
 
 export class EpochPipeline {
-  private timer: NodeJS.Timeout | undefined;
+  private task: PeriodicTask | undefined;
   private running: Promise<TickReport> | undefined;
   private stopped = false;
 
@@ -106,21 +107,13 @@ export class EpochPipeline {
 
   /** Tick every `intervalMs` until stop(); errors are logged and retried on the next tick. */
   start(intervalMs: number): void {
-    const loop = () => {
-      if (this.stopped) return;
-      this.tick()
-        .catch((e: unknown) => this.log({ event: 'epoch-pipeline-error', error: (e as Error).message }))
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(loop, intervalMs);
-        });
-    };
-    loop();
+    this.task ??= new PeriodicTask(() => this.tick(), intervalMs, (e) => this.log({ event: 'epoch-pipeline-error', error: (e as Error).message }));
+    this.task.start();
   }
 
   /** Stop ticking and wait for a pass in progress to finish (graceful shutdown). */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    await this.running?.catch(() => undefined);
+    await this.task?.stop();
   }
 }

@@ -11,6 +11,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Sql, Store } from '../store/store.ts';
 import { evaluateHealth, offlineAfterMs, HEALTH_STATUSES, type HealthEvent, type HealthRules, type HealthState, type HealthStatus } from './health-rules.ts';
+import { PeriodicTask } from '../periodic-task.ts';
 
 /** Advisory lock key: the ASCII bytes "PULSEHLT" as a signed 64-bit integer. */
 export const HEALTH_LOCK_KEY = '5788616816583003220';
@@ -78,8 +79,7 @@ export function eventFromRow(r: EventRow): StoredHealthEvent {
 export const EVENT_COLUMNS = 'id::text AS id, device_id, event, from_status, to_status, flapping, at_ms::text AS at_ms, last_seq::text AS last_seq, last_ts::text AS last_ts, reason';
 
 export class HealthMonitor {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private task: PeriodicTask | undefined;
   private readonly listeners = new Set<(events: readonly StoredHealthEvent[]) => void>();
   private readonly now: () => number;
   private readonly log: (event: Record<string, unknown>) => void;
@@ -96,23 +96,12 @@ export class HealthMonitor {
   }
 
   start(): void {
-    if (this.timer !== undefined) return;
-    const every = this.opts.tickMs ?? 5000;
-    const loop = (): void => {
-      this.running = this.tick()
-        .catch((e: unknown) => this.log({ level: 'error', msg: 'health tick failed', error: (e as Error).message }))
-        .finally(() => {
-          if (this.timer !== undefined) this.timer = setTimeout(loop, every);
-        });
-    };
-    this.timer = setTimeout(loop, 0);
+    this.task ??= new PeriodicTask(() => this.tick(), this.opts.tickMs ?? 5000, (e) => this.log({ level: 'error', msg: 'health tick failed', error: (e as Error).message }));
+    this.task.start();
   }
 
   async stop(): Promise<void> {
-    const t = this.timer;
-    this.timer = undefined;
-    if (t !== undefined) clearTimeout(t);
-    await this.running;
+    await this.task?.stop();
   }
 
   /** One evaluation of every device (exposed for tests and `pulse` commands). */
