@@ -107,5 +107,5 @@ describe.skipIf(!LONG || !canUseNetns())(`scenario 5: devices in a network names
     const report = await stack.drainAndAuditA1();
     expect(broker.process.running).toBe(true);
     await expectA1('scenario 5', report, stack);
-  });
+  }, (CUT_S + 240) * 1000); // 20 s before, the cut, 60 s after, start-up and drain
 });
