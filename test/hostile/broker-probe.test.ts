@@ -117,6 +117,7 @@ describe('broker probe: hostile MQTT over raw TCP', () => {
     expect(results.filter((r) => !r).length, 'connections the broker left open').toBe(0);
     await othersKeepFlowing();
     const after = await settledHeap(gc);
+    console.log(`broker probe: heap growth after 550 junk/oversized/idle connections: ${((after - before) / 2 ** 20).toFixed(2)} MiB`);
     expect((after - before) / 2 ** 20, 'heap growth (MiB) after the junk cases').toBeLessThan(20);
   });
 
@@ -178,6 +179,7 @@ describe('broker probe: hostile MQTT over raw TCP', () => {
     d.destroy();
     await othersKeepFlowing();
     const after = await settledHeap(gc);
+    console.log(`broker probe: heap growth after 10,000 QoS 2 PUBLISHes without PUBREL: ${((after - before) / 2 ** 20).toFixed(2)} MiB`);
     expect((after - before) / 2 ** 20, 'heap growth (MiB) after the QoS 2 flood').toBeLessThan(20);
   });
 
