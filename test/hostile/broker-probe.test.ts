@@ -198,6 +198,9 @@ describe('broker probe: hostile MQTT over raw TCP', () => {
   });
 
   it('nothing but the well-behaved device ever reached the bus, byte for byte valid', async () => {
+    // Stop the well-behaved device first so the bus can be drained to the end.
+    pumping = false;
+    await pump;
     const consumer = bus.consumer('probe-audit');
     const seen = new Set<string>();
     for (;;) {
