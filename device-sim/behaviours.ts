@@ -142,18 +142,32 @@ export function assignBehaviours(mix: Mix, n: number): BehaviourName[] {
   const counts = apportion(mix, n);
   const out: BehaviourName[] = [];
   const used = Object.fromEntries(BEHAVIOURS.map((b) => [b, 0])) as Record<BehaviourName, number>;
+  // The chairman assignment problem (Tijdeman 1980): with m behaviours and δ = 1/(2m − 2), place at
+  // step t, among the behaviours that are "ready" (t·share − used ≥ δ), the one whose next device has
+  // the earliest deadline (used + 1 − δ) / share. Every prefix then holds each behaviour within
+  // 1 − δ of its share, so a fleet of any size gets its misbehaving devices spread out, not in blocks.
+  const active = BEHAVIOURS.filter((b) => counts[b] > 0).length;
+  const delta = active > 1 ? 1 / (2 * active - 2) : 0;
   for (let i = 0; i < n; i++) {
+    const t = i + 1;
     let best: BehaviourName | undefined;
-    let bestLag = -Infinity;
+    let bestDue = Infinity;
+    let fallback: BehaviourName | undefined;
+    let fallbackDue = Infinity;
     for (const b of BEHAVIOURS) {
       if (used[b] >= counts[b]) continue;
-      // How far behind its quota b would be at position i+1 (fractional share of the prefix).
-      const lag = ((i + 1) * counts[b]) / n - used[b];
-      if (lag > bestLag) {
-        bestLag = lag;
+      const share = counts[b] / n;
+      const due = (used[b] + 1 - delta) / share;
+      if (due < fallbackDue) {
+        fallbackDue = due;
+        fallback = b;
+      }
+      if (t * share - used[b] >= delta - 1e-12 && due < bestDue) {
+        bestDue = due;
         best = b;
       }
     }
+    best ??= fallback;
     used[best!] += 1;
     out.push(best!);
   }
