@@ -69,6 +69,13 @@ export class PgStore implements Store {
       throw storeError(e);
     }
     let broken: Error | undefined;
+    // A checked-out client whose connection dies (PostgreSQL stopped, network cut) emits 'error';
+    // the pool listens only on idle clients, and an unhandled 'error' event would end the process.
+    // Record it instead: the query in flight rejects, and the client is discarded on release.
+    const onError = (e: Error) => {
+      broken = e;
+    };
+    client.on('error', onError);
     try {
       return await fn(client, (e) => {
         broken = e;
@@ -78,6 +85,7 @@ export class PgStore implements Store {
       if (e instanceof Error && (e as { code?: unknown }).code === undefined && /connection|terminat|ECONN|socket/i.test(e.message)) broken = e;
       throw e;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
