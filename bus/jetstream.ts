@@ -261,6 +261,9 @@ export function parseBusMessage(m: Pick<JsMsg, 'subject' | 'data' | 'headers'>, 
   return { deviceId, seq: BigInt(id.slice(colon + 1)), raw: m.data, receivedAt };
 }
 
+/** Client-side bound on a pull beyond its server-side expiry. */
+const PULL_GUARD_MS = 5_000;
+
 class JetStreamConsumer implements BusConsumer {
   private ready: Promise<void> | undefined;
   private closed = false;
@@ -300,8 +303,24 @@ class JetStreamConsumer implements BusConsumer {
     // The legacy pull API is used because it allows an expiry below 1 s (the consumers API does not)
     // and returns at once with no_wait; both are needed for "wait at most waitMs for the first".
     const iter = this.bus.nc.jetstream().fetch(o.stream, this.durable, expiresMs > 0 ? { batch, expires: expiresMs } : { batch, no_wait: true });
+    // A pull request sent while the server restarts or the stream leader moves can go unanswered,
+    // and the iterator would then wait forever (ingest stalled after a nats-server restart in the
+    // fault suite, scenarios 4 and 9). Bound it on the client: after the server-side expiry plus a
+    // margin, stop it and report the bus unavailable; the worker backs off and pulls again, and
+    // whatever this pull did deliver is redelivered after the ack wait.
+    const guardMs = Math.max(0, expiresMs) + PULL_GUARD_MS;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      iter.stop();
+    }, guardMs);
     const out: JsMsg[] = [];
-    for await (const m of iter) out.push(m);
+    try {
+      for await (const m of iter) out.push(m);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (timedOut) throw new Error(`pull from ${this.durable} got no answer within ${guardMs} ms`);
     return out;
   }
 
