@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Registry as PromRegistry, Counter } from 'prom-client';
-import { JsonRpcProvider, Wallet } from 'ethers';
+import { Contract, JsonRpcProvider, Wallet } from 'ethers';
 import type { Bus } from '../bus/bus.ts';
 import type { OracleConfig } from './config.ts';
 import type { OperatorConfig } from './api/operator-surface.ts';
@@ -148,11 +148,17 @@ export async function startOracleService(o: OracleServiceOptions): Promise<Oracl
     const epochMetric = new Counter({ name: 'pulse_epochs_total', help: 'Epochs closed, bundled, posted and failed posts.', labelNames: ['step'], registers: [metrics] });
     const bundleDir = resolve(o.epochs.bundleDir);
     let post: ConstructorParameters<typeof EpochPipeline>[0]['post'];
+    let onChain: ConstructorParameters<typeof EpochPipeline>[0]['onChain'];
     if (o.epochs.rpcUrl !== '') {
       if (o.epochs.distributor === '') throw new PulseError('CONFIG_INVALID', '--rpc-url is set but --distributor / PULSE_DISTRIBUTOR is not');
       const provider = new JsonRpcProvider(o.epochs.rpcUrl, undefined, { staticNetwork: false, pollingInterval: 1000 });
       const sender = new Wallet(signerKey(o.epochs), provider);
       const poster = new RootPoster({ provider, distributor: o.epochs.distributor, sender, oracleSigners: [sender], journal: new StorePostJournal(store), log: o.logFor('chain') });
+      const distributor = new Contract(o.epochs.distributor, ['function rootOf(uint256) view returns ((bytes32 root, uint256 cumulativeTotal, bytes32 inputsHash, bytes32 paramsHash, uint64 postedAt, uint64 claimableAt, bool vetoed))'], provider);
+      onChain = async (epoch, root) => {
+        const r = (await distributor.getFunction('rootOf')(epoch)) as { root: string };
+        return r.root.toLowerCase() === root.toLowerCase();
+      };
       post = async (e) => {
         const out = await poster.post({ epoch: BigInt(e.epoch), root: e.root, cumulativeTotal: e.cumulativeTotal, inputsHash: e.inputsHash, paramsHash: e.paramsHash, dataUri: `${publicUrl}/api/epochs/${e.epoch}/bundle` });
         return { txHash: out.txHash ?? '0x' + '0'.repeat(64) };
@@ -167,6 +173,7 @@ export async function startOracleService(o: OracleServiceOptions): Promise<Oracl
       params,
       bundle: async (epoch) => buildEpochBundle(store, epoch, { dir: bundleDir, timing, networkId: cfg.networkId, skewMs: cfg.skewMs }),
       ...(post !== undefined ? { post } : {}),
+      ...(onChain !== undefined ? { onChain } : {}),
       ...(o.now !== undefined ? { now: o.now } : {}),
       log: o.logFor('epochs'),
       onClosed: (c) => {

@@ -8,6 +8,7 @@
 import type { Store } from '../store/store.ts';
 import { closeDueEpochs, type CloseOutcome } from './close-epoch.ts';
 import { PeriodicTask } from '../periodic-task.ts';
+import { isPulseError } from '../../shared/errors.ts';
 import type { EpochTiming } from '../../shared/epoch-timing.ts';
 import type { RewardParams } from '../../shared/rewards/reward-params.ts';
 
@@ -27,6 +28,8 @@ export type EpochPipelineDeps = {
   readonly bundle?: (epoch: number) => Promise<unknown>;
   /** Posts the root; resolves with the transaction hash once it is mined (oracle/chain). */
   readonly post?: (e: EpochToPost) => Promise<{ readonly txHash: string }>;
+  /** Whether the chain still holds `root` for `epoch`; a posted root that vanished (a reorg) is posted again. */
+  readonly onChain?: (epoch: number, root: string) => Promise<boolean>;
   readonly now?: () => number;
   readonly log?: (event: Record<string, unknown>) => void;
   readonly onClosed?: (o: CloseOutcome) => void;
@@ -74,6 +77,16 @@ export class EpochPipeline {
         this.log({ event: 'epoch-bundled', epoch: Number(r.epoch) });
       }
     }
+    if (this.deps.onChain !== undefined) {
+      // A reorg can drop a mined postRoot. Re-check the newest posted roots; one that is gone goes
+      // back to 'bundled' and is posted again below (the poster reads the chain first, so this is safe).
+      const posted = await store.query<{ epoch: string; root: string }>("SELECT epoch::text, root FROM epochs WHERE status = 'posted' ORDER BY epoch DESC LIMIT 16");
+      for (const r of posted.reverse()) {
+        if (this.stopped || (await this.deps.onChain(Number(r.epoch), r.root))) continue;
+        await store.query("UPDATE epochs SET status = 'bundled', tx_hash = NULL, posted_at = NULL, post_error = 'root no longer on chain (reorg): posting again' WHERE epoch = $1 AND status = 'posted'", [r.epoch]);
+        this.log({ event: 'epoch-root-vanished', epoch: Number(r.epoch) });
+      }
+    }
     if (this.deps.post !== undefined) {
       const rows = await store.query<{ epoch: string; root: string | null; cumulative_total: string; bundle_hash: string; params_hash: string }>(
         "SELECT epoch::text, root, cumulative_total::text, bundle_hash, params_hash FROM epochs WHERE status IN ('bundled', 'failed') ORDER BY epoch",
@@ -94,6 +107,13 @@ export class EpochPipeline {
           this.deps.onPosted?.(epoch, txHash);
         } catch (e) {
           const message = (e as Error).message.slice(0, 1000);
+          if (isPulseError(e, 'CHAIN_EPOCH_PASSED')) {
+            // A later epoch's root is on chain (e.g. after a reorg dropped this one): the contract only
+            // takes increasing epochs, and the later cumulative root already pays this epoch's rewards.
+            await store.query("UPDATE epochs SET status = 'skipped', post_error = $2 WHERE epoch = $1", [r.epoch, `superseded: ${message}`]);
+            this.log({ event: 'epoch-superseded', epoch, why: message });
+            continue;
+          }
           await store.query("UPDATE epochs SET status = 'failed', post_error = $2 WHERE epoch = $1", [r.epoch, message]);
           failed++;
           this.log({ event: 'epoch-post-failed', epoch, error: message });
