@@ -110,7 +110,9 @@ export class Router {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    // Parse the request target as a path on our own origin: `new URL(target, base)` would read a
+    // target starting with `//` as a scheme-relative URL with another host (and throw on "//%20/").
+    const url = new URL(`http://localhost${(req.url ?? '/').startsWith('/') ? req.url : `/${req.url ?? ''}`}`);
     const method = req.method ?? 'GET';
     const found = this.match(method, url.pathname);
     let routeName = 'unmatched';
