@@ -59,6 +59,24 @@ export class EpochPipeline {
     return this.running;
   }
 
+  /**
+   * A reorg can drop a mined postRoot. Re-check the newest posted roots; one that is gone goes back
+   * to 'bundled' and is posted again (the poster reads the chain first, so this is safe). Returns how
+   * many vanished.
+   */
+  private async recheckPosted(): Promise<number> {
+    if (this.deps.onChain === undefined) return 0;
+    const posted = await this.deps.store.query<{ epoch: string; root: string }>("SELECT epoch::text, root FROM epochs WHERE status = 'posted' ORDER BY epoch DESC LIMIT 16");
+    let vanished = 0;
+    for (const r of posted.reverse()) {
+      if (await this.deps.onChain(Number(r.epoch), r.root)) continue;
+      await this.deps.store.query("UPDATE epochs SET status = 'bundled', tx_hash = NULL, posted_at = NULL, post_error = 'root no longer on chain (reorg): posting again' WHERE epoch = $1 AND status = 'posted'", [r.epoch]);
+      this.log({ event: 'epoch-root-vanished', epoch: Number(r.epoch) });
+      vanished++;
+    }
+    return vanished;
+  }
+
   private async pass(): Promise<TickReport> {
     const { store } = this.deps;
     const now = (this.deps.now ?? Date.now)();
@@ -77,16 +95,7 @@ export class EpochPipeline {
         this.log({ event: 'epoch-bundled', epoch: Number(r.epoch) });
       }
     }
-    if (this.deps.onChain !== undefined) {
-      // A reorg can drop a mined postRoot. Re-check the newest posted roots; one that is gone goes
-      // back to 'bundled' and is posted again below (the poster reads the chain first, so this is safe).
-      const posted = await store.query<{ epoch: string; root: string }>("SELECT epoch::text, root FROM epochs WHERE status = 'posted' ORDER BY epoch DESC LIMIT 16");
-      for (const r of posted.reverse()) {
-        if (this.stopped || (await this.deps.onChain(Number(r.epoch), r.root))) continue;
-        await store.query("UPDATE epochs SET status = 'bundled', tx_hash = NULL, posted_at = NULL, post_error = 'root no longer on chain (reorg): posting again' WHERE epoch = $1 AND status = 'posted'", [r.epoch]);
-        this.log({ event: 'epoch-root-vanished', epoch: Number(r.epoch) });
-      }
-    }
+    await this.recheckPosted();
     if (this.deps.post !== undefined) {
       const rows = await store.query<{ epoch: string; root: string | null; cumulative_total: string; bundle_hash: string; params_hash: string }>(
         "SELECT epoch::text, root, cumulative_total::text, bundle_hash, params_hash FROM epochs WHERE status IN ('bundled', 'failed') ORDER BY epoch",
@@ -94,6 +103,9 @@ export class EpochPipeline {
       for (const r of rows) {
         if (this.stopped) break;
         const epoch = Number(r.epoch);
+        // Never post past a root that vanished (a reorg between passes): the contract takes epochs in
+        // increasing order only, so a later root would lock the earlier epoch out for good.
+        if ((await this.recheckPosted()) > 0) break;
         if (r.root === null) {
           await store.query("UPDATE epochs SET status = 'skipped' WHERE epoch = $1", [r.epoch]);
           this.log({ event: 'epoch-skipped', epoch, why: 'no owner has earned anything yet: there is no tree to post' });
