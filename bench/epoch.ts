@@ -4,7 +4,7 @@
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { freshDatabase } from '../test/support/services.ts';
 import { PgStore } from '../oracle/store/pg-store.ts';
