@@ -160,7 +160,10 @@ export async function startOracleService(o: OracleServiceOptions): Promise<Oracl
         return r.root.toLowerCase() === root.toLowerCase();
       };
       post = async (e) => {
-        const out = await poster.post({ epoch: BigInt(e.epoch), root: e.root, cumulativeTotal: e.cumulativeTotal, inputsHash: e.inputsHash, paramsHash: e.paramsHash, dataUri: `${publicUrl}/api/epochs/${e.epoch}/bundle` });
+        const out = await poster.post(
+          { epoch: BigInt(e.epoch), root: e.root, cumulativeTotal: e.cumulativeTotal, inputsHash: e.inputsHash, paramsHash: e.paramsHash, dataUri: `${publicUrl}/api/epochs/${e.epoch}/bundle` },
+          e.predecessorsOnChain,
+        );
         return { txHash: out.txHash ?? '0x' + '0'.repeat(64) };
       };
       closers.push(async () => provider.destroy());

@@ -140,6 +140,7 @@ const epochs = {
   HB_EPOCH_CLOSED: { area: 'heartbeat', summary: "The heartbeat's slot belongs to an epoch that is already closed (it arrived after the grace period); it is recorded, never credited." },
   PARAMS_CHANGED: { area: 'epoch', summary: 'The configured reward parameters differ from the set already recorded under the same version; a changed set needs a new version.' },
   EPOCH_CLOSE_FAILED: { area: 'epoch', summary: 'Closing an epoch failed (bad inputs or a database error); nothing was written and the close is retried.' },
+  CHAIN_ROOT_VANISHED: { area: 'epoch', summary: 'A root the oracle had posted is no longer on chain (a reorg); later epochs wait while it is posted again, in order.' },
   API_UNKNOWN_EPOCH: { area: 'api', summary: 'The epoch named in the path is not closed yet (or does not exist).' },
   TIMING_INVALID: { area: 'epoch', summary: 'Network timing is invalid (genesis not a multiple of the slot interval, empty epoch, or a timing that differs from the one recorded in the database).' },
 } as const satisfies Record<string, CodeInfo>;

@@ -61,11 +61,16 @@ export class RootPoster {
   }
 
   /** Post `p`; safe to call again for the same epoch at any time, from any process. */
-  async post(p: RootPayload): Promise<PostOutcome> {
+  /**
+   * @param precondition runs before every attempt (each retry re-reads the chain); a PulseError
+   * from it ends the post. The oracle uses it to stop if an earlier root vanished in a reorg.
+   */
+  async post(p: RootPayload, precondition?: () => Promise<void>): Promise<PostOutcome> {
     let backoff = 250;
     let lastProgress = Date.now();
     for (;;) {
       try {
+        await precondition?.();
         const step = await this.attempt(p);
         if ('done' in step) return step.done;
         lastProgress = Date.now();

@@ -8,7 +8,7 @@
 import type { Store } from '../store/store.ts';
 import { closeDueEpochs, type CloseOutcome } from './close-epoch.ts';
 import { PeriodicTask } from '../periodic-task.ts';
-import { isPulseError } from '../../shared/errors.ts';
+import { PulseError, isPulseError } from '../../shared/errors.ts';
 import type { EpochTiming } from '../../shared/epoch-timing.ts';
 import type { RewardParams } from '../../shared/rewards/reward-params.ts';
 
@@ -18,6 +18,12 @@ export type EpochToPost = {
   readonly cumulativeTotal: bigint;
   readonly inputsHash: string;
   readonly paramsHash: string;
+  /**
+   * Throws PulseError CHAIN_ROOT_VANISHED when an earlier posted root is no longer on chain; the
+   * poster calls it before every attempt, so a reorg during its retries cannot let this later epoch
+   * land first and lock the earlier one out (the contract takes increasing epochs only).
+   */
+  readonly predecessorsOnChain: () => Promise<void>;
 };
 
 export type EpochPipelineDeps = {
@@ -112,13 +118,17 @@ export class EpochPipeline {
           continue;
         }
         try {
-          const { txHash } = await this.deps.post({ epoch, root: r.root, cumulativeTotal: BigInt(r.cumulative_total), inputsHash: r.bundle_hash, paramsHash: r.params_hash });
+          const predecessorsOnChain = async () => {
+            if ((await this.recheckPosted()) > 0) throw new PulseError('CHAIN_ROOT_VANISHED', `an epoch before ${epoch} lost its root on chain; posting it again first`);
+          };
+          const { txHash } = await this.deps.post({ epoch, root: r.root, cumulativeTotal: BigInt(r.cumulative_total), inputsHash: r.bundle_hash, paramsHash: r.params_hash, predecessorsOnChain });
           await store.query("UPDATE epochs SET status = 'posted', tx_hash = $2, posted_at = now(), post_error = NULL WHERE epoch = $1", [r.epoch, txHash]);
           posted++;
           this.log({ event: 'epoch-posted', epoch, txHash });
           this.deps.onPosted?.(epoch, txHash);
         } catch (e) {
           const message = (e as Error).message.slice(0, 1000);
+          if (isPulseError(e, 'CHAIN_ROOT_VANISHED')) break; // the next pass posts the vanished epoch first
           if (isPulseError(e, 'CHAIN_EPOCH_PASSED')) {
             // A later epoch's root is on chain (e.g. after a reorg dropped this one): the contract only
             // takes increasing epochs, and the later cumulative root already pays this epoch's rewards.
