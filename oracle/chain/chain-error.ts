@@ -33,9 +33,13 @@ export function decodeRevert(iface: Interface, data: string | undefined): { name
 /** True for errors that mean "the endpoint did not answer" (worth retrying), not "the call failed". */
 export function isTransient(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
+  // A revert is an answer, never a transient failure.
+  if (code === 'CALL_EXCEPTION') return false;
   if (code === 'NETWORK_ERROR' || code === 'TIMEOUT' || code === 'SERVER_ERROR' || code === 'ECONNREFUSED' || code === 'ECONNRESET') return true;
   const msg = String((e as { message?: unknown }).message ?? e);
-  return /ECONNREFUSED|ECONNRESET|socket hang up|fetch failed|network|timeout|503|502|504|EPIPE/i.test(msg);
+  // Status codes as whole words only: error messages quote transaction data, and hex like
+  // "…0002bc503f…" must not read as an HTTP 503 (that made reverts look transient, at random).
+  return /ECONNREFUSED|ECONNRESET|socket hang up|fetch failed|\bnetwork\b|timeout|\b50[234]\b|EPIPE/i.test(msg);
 }
 
 export function chainReverted(iface: Interface, e: unknown, what: string): PulseError {
