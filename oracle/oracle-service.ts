@@ -3,7 +3,7 @@
 // `pulse dev` runs it in-process against PGlite, the in-memory bus and a local anvil. It wires:
 // store + migrations, registry, HTTP API (/health, /metrics, registry, operator API, dashboard,
 // epochs, bundles, proofs), ingest workers, and the epoch pipeline (close → bundle → post).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Registry as PromRegistry, Counter } from 'prom-client';
 import { Contract, JsonRpcProvider, Wallet } from 'ethers';
@@ -30,7 +30,6 @@ import { createEpochApi } from './claims/epoch-routes.ts';
 import { RootPoster } from './chain/root-poster.ts';
 import { nativeVerifier } from '../shared/crypto/native.ts';
 import { PulseError } from '../shared/errors.ts';
-import { readFileSync } from 'node:fs';
 import type { EpochTiming } from '../shared/epoch-timing.ts';
 
 export type Log = (event: Record<string, unknown>) => void;
@@ -164,7 +163,8 @@ export async function startOracleService(o: OracleServiceOptions): Promise<Oracl
           { epoch: BigInt(e.epoch), root: e.root, cumulativeTotal: e.cumulativeTotal, inputsHash: e.inputsHash, paramsHash: e.paramsHash, dataUri: `${publicUrl}/api/epochs/${e.epoch}/bundle` },
           e.predecessorsOnChain,
         );
-        return { txHash: out.txHash ?? '0x' + '0'.repeat(64) };
+        // undefined when the chain holds the root but its RootPosted log is no longer available.
+        return { txHash: out.txHash };
       };
       closers.push(async () => provider.destroy());
     } else {

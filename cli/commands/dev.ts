@@ -24,7 +24,6 @@ export async function run(argv: string[]): Promise<number> {
     if (tty) process.stdout.write('\r\x1b[2K');
     console.log(line);
   };
-  let latestVerify: string | undefined;
   // Set once the network runs; the log sink (created before) reads it to print verify commands.
   const running: { net?: Awaited<ReturnType<typeof startDevNetwork>> } = {};
   const logFor = (component: string): Log => (event) => {
@@ -32,8 +31,7 @@ export async function run(argv: string[]): Promise<number> {
     const level = event['level'];
     if (level === 'error') say(`✖ ${component}: ${String(event['msg'] ?? event['error'] ?? JSON.stringify(event))}`);
     if (event['event'] === 'epoch-posted' && typeof event['epoch'] === 'number') {
-      latestVerify = running.net?.verifyCommand(event['epoch']);
-      say(`● epoch ${event['epoch']} posted (tx ${String(event['txHash'])}). Verify it:\n    ${latestVerify}`);
+      say(`● epoch ${event['epoch']} posted (tx ${String(event['txHash'] ?? 'unknown')}). Verify it:\n    ${running.net?.verifyCommand(event['epoch']) ?? ''}`);
     }
     if (event['event'] === 'epoch-post-failed') say(`✖ epoch ${String(event['epoch'])} post failed: ${String(event['error'])}`);
   };

@@ -33,14 +33,14 @@ export type EpochPipelineDeps = {
   /** Writes the bundle and records bundle_hash/status 'bundled' (oracle/bundle). */
   readonly bundle?: (epoch: number) => Promise<unknown>;
   /** Posts the root; resolves with the transaction hash once it is mined (oracle/chain). */
-  readonly post?: (e: EpochToPost) => Promise<{ readonly txHash: string }>;
+  readonly post?: (e: EpochToPost) => Promise<{ readonly txHash: string | undefined }>;
   /** Whether the chain still holds `root` for `epoch`; a posted root that vanished (a reorg) is posted again. */
   readonly onChain?: (epoch: number, root: string) => Promise<boolean>;
   readonly now?: () => number;
   readonly log?: (event: Record<string, unknown>) => void;
   readonly onClosed?: (o: CloseOutcome) => void;
   readonly onPostFailed?: (epoch: number, error: string) => void;
-  readonly onPosted?: (epoch: number, txHash: string) => void;
+  readonly onPosted?: (epoch: number, txHash: string | undefined) => void;
 };
 
 export type TickReport = { readonly closed: number; readonly bundled: number; readonly posted: number; readonly failed: number };
@@ -122,7 +122,7 @@ export class EpochPipeline {
             if ((await this.recheckPosted()) > 0) throw new PulseError('CHAIN_ROOT_VANISHED', `an epoch before ${epoch} lost its root on chain; posting it again first`);
           };
           const { txHash } = await this.deps.post({ epoch, root: r.root, cumulativeTotal: BigInt(r.cumulative_total), inputsHash: r.bundle_hash, paramsHash: r.params_hash, predecessorsOnChain });
-          await store.query("UPDATE epochs SET status = 'posted', tx_hash = $2, posted_at = now(), post_error = NULL WHERE epoch = $1", [r.epoch, txHash]);
+          await store.query("UPDATE epochs SET status = 'posted', tx_hash = $2, posted_at = now(), post_error = NULL WHERE epoch = $1", [r.epoch, txHash ?? null]);
           posted++;
           this.log({ event: 'epoch-posted', epoch, txHash });
           this.deps.onPosted?.(epoch, txHash);
