@@ -32,6 +32,7 @@ import { RateLimiter } from './rate-limiter.ts';
 import { DirectoryCache } from './directory-cache.ts';
 import { mayPublish, mayReceive, maySubscribe, type Principal } from './acl.ts';
 import { checkHeartbeat } from './edge-check.ts';
+import { peekSeq } from './peek-seq.ts';
 import { createBrokerMetrics, type BrokerMetrics } from './metrics.ts';
 import { silentLogger, type Logger } from './log.ts';
 
@@ -336,8 +337,10 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       notifyRejected(p.keyId, seq, code, message);
       callback(null);
     };
-    if (payload.length > config.maxPayload) return reject('HB_OVERSIZED', `payload is ${payload.length} bytes; the limit is ${config.maxPayload}`, undefined);
-    if (!publishLimiter.take(p.keyId)) return reject('HB_RATE_LIMITED', `more than ${config.publishRate}/s sustained (burst ${config.publishBurst})`, undefined);
+    // Both limits run before any decoding or signature check (a flood must stay cheap); their events
+    // still name the heartbeat when its seq can be read at its fixed offset (broker/peek-seq.ts).
+    if (payload.length > config.maxPayload) return reject('HB_OVERSIZED', `payload is ${payload.length} bytes; the limit is ${config.maxPayload}`, peekSeq(payload));
+    if (!publishLimiter.take(p.keyId)) return reject('HB_RATE_LIMITED', `more than ${config.publishRate}/s sustained (burst ${config.publishBurst})`, peekSeq(payload));
     const receivedAt = now();
     void checkHeartbeat(payload, { verifier, networkId: config.networkId, keyId: p.keyId, topic: packet.topic, receivedAt, skewMs: config.skewMs }).then(
       async (verdict) => {

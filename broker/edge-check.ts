@@ -12,6 +12,7 @@ import type { Ed25519Verifier, SignatureCheck } from '../shared/crypto/signature
 import type { NativeVerifier } from '../shared/crypto/native.ts';
 import { inspectHeartbeat, withinSkew, type Heartbeat } from '../shared/protocol/heartbeat.ts';
 import type { HeartbeatCode } from '../shared/error-codes.ts';
+import { peekSeq } from './peek-seq.ts';
 
 class CapturingVerifier implements Ed25519Verifier {
   readonly name = 'capture';
@@ -52,7 +53,9 @@ export async function checkHeartbeat(payload: Uint8Array, ctx: EdgeContext): Pro
   });
   const first = problems[0];
   if (first !== undefined || heartbeat === undefined) {
-    return { ok: false, code: first?.code ?? 'HB_TRUNCATED', message: first?.message ?? 'undecodable payload', seq: heartbeat?.seq };
+    // A payload the codec cannot decode (truncated, trailing bytes, too many metrics) may still carry
+    // a readable seq at its fixed offset: report it so the device knows which heartbeat failed.
+    return { ok: false, code: first?.code ?? 'HB_TRUNCATED', message: first?.message ?? 'undecodable payload', seq: heartbeat?.seq ?? peekSeq(payload) };
   }
   if (capture.args === undefined) return { ok: false, code: 'HB_BAD_SIGNATURE', message: 'signature was not checked', seq: heartbeat.seq };
   const check = await ctx.verifier.verifyAsync(...capture.args);
