@@ -4,7 +4,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, headers, type NatsConnection } from 'nats';
 import { JetStreamBus, type JetStreamBusOptions } from './jetstream.ts';
-import type { BusHeartbeat } from './bus.ts';
+import type { BusHeartbeat, SessionReport } from './bus.ts';
+import { encodeSessionReport } from './session-report.ts';
 import { NATS_URL, needs, uniqueName } from '../test/support/services.ts';
 import { tcpProxy } from '../broker/test-kit.ts';
 import { isPulseError } from '../shared/errors.ts';
@@ -16,6 +17,11 @@ const devB = 'b'.repeat(64);
 
 function hb(deviceId: string, seq: number, fill = seq): BusHeartbeat {
   return { deviceId, seq: BigInt(seq), raw: Uint8Array.from([1, 2, 3, fill & 0xff]), receivedAt: 1_700_000_000_000 + seq };
+}
+
+const T0 = 1_700_000_000_000;
+function report(seq: number, brokerId = 'pulse-broker-a', part = 0, parts = 1): SessionReport {
+  return { brokerId, seq, part, parts, from: T0 + seq * 30_000, to: T0 + (seq + 1) * 30_000, intervals: [{ deviceId: devA, from: T0 + seq * 30_000 + 5, to: T0 + (seq + 1) * 30_000 }] };
 }
 
 describe.skipIf(!ok)('JetStreamBus', () => {
@@ -44,7 +50,7 @@ describe.skipIf(!ok)('JetStreamBus', () => {
     await bus.publisher().publish(hb(devA, 1));
     const info = await bus.jsm.streams.info(bus.options.stream);
     expect(info.state.messages).toBe(1);
-    expect(info.config.subjects).toEqual([`${bus.options.subjectPrefix}.hb.*`]);
+    expect(info.config.subjects).toEqual([`${bus.options.subjectPrefix}.hb.*`, `${bus.options.subjectPrefix}.sessions.*`]);
     const [d, ...rest] = await bus.consumer('c1').fetch(10, 1000);
     expect(rest).toEqual([]);
     expect({ ...d!.message, raw: [...d!.message.raw] }).toEqual({ ...hb(devA, 1), raw: [...hb(devA, 1).raw] });
@@ -195,5 +201,73 @@ describe.skipIf(!ok)('JetStreamBus', () => {
     }
     expect(delivered).toBe(true);
     expect((await bus.jsm.streams.info(bus.options.stream)).state.messages).toBe(1);
+  });
+
+  it('carries session reports on their own subject: durable, deduplicated by report id, invisible to heartbeat consumers', async () => {
+    const bus = await open();
+    const other = await open({ stream: bus.options.stream, subjectPrefix: bus.options.subjectPrefix });
+    await bus.publisher().publish(hb(devA, 1));
+    await bus.sessionPublisher().publish(report(1));
+    await other.sessionPublisher().publish(report(1)); // resent (e.g. after a lost PubAck): same id
+    await bus.sessionPublisher().publish(report(1, 'pulse-broker-b')); // another broker's seq 1
+    await bus.sessionPublisher().publish(report(2, 'pulse-broker-a', 0, 2));
+    await bus.sessionPublisher().publish(report(2, 'pulse-broker-a', 1, 2));
+    expect((await bus.jsm.streams.info(bus.options.stream)).state.messages).toBe(5);
+    const hbs = await bus.consumer('hb').fetch(10, 500);
+    expect(hbs.map((d) => d.message.seq)).toEqual([1n]);
+    const c = bus.sessionConsumer('sessions');
+    const got = await c.fetch(10, 1000);
+    expect(got.map((d) => (d.message.ok ? `${d.message.value.brokerId}:${d.message.value.seq}:${d.message.value.part}` : d.message.code))).toEqual([
+      'pulse-broker-a:1:0',
+      'pulse-broker-b:1:0',
+      'pulse-broker-a:2:0',
+      'pulse-broker-a:2:1',
+    ]);
+    expect(got[0]!.message).toEqual({ ok: true, value: report(1) });
+    for (const d of got) await d.ack();
+    expect(await c.fetch(10, 300)).toEqual([]);
+  });
+
+  it('redelivers an unacked session report (at least once) and a nak with a delay', async () => {
+    const bus = await open({ ackWaitMs: 500 });
+    await bus.sessionPublisher().publish(report(1));
+    await bus.sessionPublisher().publish(report(2));
+    const c = bus.sessionConsumer('redeliver');
+    const [a, b] = await c.fetch(5, 1000);
+    a!.nak(300);
+    expect(b!.deliveryCount).toBe(1);
+    const again = new Map<number, number>();
+    for (let i = 0; i < 10 && again.size < 2; i++) {
+      for (const d of await c.fetch(5, 500)) {
+        if (d.message.ok) again.set(d.message.value.seq, d.deliveryCount);
+        await d.ack();
+      }
+    }
+    expect(again).toEqual(new Map([[1, 2], [2, 2]]));
+  });
+
+  it('hands malformed or mislabelled session messages to the consumer as SESSION_BAD_REPORT', async () => {
+    const bus = await open();
+    const js = bus.nc.jetstream();
+    const prefix = bus.options.subjectPrefix;
+    await js.publish(`${prefix}.sessions.pulse-broker-a`, new TextEncoder().encode('{"v":1'));
+    await js.publish(`${prefix}.sessions.pulse-broker-z`, encodeSessionReport(report(3))); // names broker a on broker z's subject
+    await bus.sessionPublisher().publish(report(4));
+    const got = await bus.sessionConsumer('strict').fetch(10, 1000);
+    expect(got.map((d) => (d.message.ok ? d.message.value.seq : d.message.code))).toEqual(['SESSION_BAD_REPORT', 'SESSION_BAD_REPORT', 4]);
+    for (const d of got) d.term();
+  });
+
+  it('refuses to publish an invalid session report (typed) and widens an existing heartbeat-only stream', async () => {
+    const stream = uniqueName('PULSE_T');
+    streams.push(stream);
+    const prefix = uniqueName('t');
+    admin ??= await connect({ servers: NATS_URL });
+    await (await admin.jetstreamManager()).streams.add({ name: stream, subjects: [`${prefix}.hb.*`] });
+    const bus = await open({ stream, subjectPrefix: prefix });
+    expect((await bus.jsm.streams.info(stream)).config.subjects).toEqual([`${prefix}.hb.*`, `${prefix}.sessions.*`]);
+    await expect(bus.sessionPublisher().publish({ ...report(1), intervals: [{ deviceId: devA, from: 0, to: 1 }] })).rejects.toSatisfy((e: unknown) => isPulseError(e, 'SESSION_BAD_REPORT'));
+    await bus.sessionPublisher().publish(report(1));
+    expect((await bus.jsm.streams.info(stream)).state.messages).toBe(1);
   });
 });

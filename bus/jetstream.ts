@@ -2,10 +2,15 @@
 // processes and oracle ingest (docs/broker.md §Bus).
 //
 // - One stream (file storage, limits retention, so messages stay until max age even before any
-//   consumer exists) with one subject per device: `<prefix>.hb.<deviceId>`.
+//   consumer exists) with one subject per device, `<prefix>.hb.<deviceId>`, and one per broker
+//   process for its session reports, `<prefix>.sessions.<brokerId>` (bus/bus.ts). Every durable
+//   filters on one kind, so heartbeat consumers never see a report. One stream rather than two: the
+//   operator sizes, replicates and watches one stream, and a report every 30 s per broker is nothing
+//   beside the heartbeats in it. An existing stream is widened to the sessions subject on connect.
 // - Nats-Msg-Id = `${deviceId}:${seq}`: JetStream drops a resend inside the duplicate window and
 //   answers PubAck{duplicate: true}, so several broker processes and device retries never store a
-//   heartbeat twice (JetStream "Message Deduplication").
+//   heartbeat twice (JetStream "Message Deduplication"). A session report part's id is
+//   `session:<brokerId>:<seq>:<part>`, which can never equal a heartbeat's.
 // - publish() resolves only on the PubAck (the stream holds it durably); up to `maxInFlight`
 //   publishes wait for their acks concurrently (~5k/s awaiting each ack vs ~18–20k/s with a window,
 //   ../shared/DESIGN.md §Performance anchors).
@@ -28,7 +33,8 @@ import {
   type NatsConnection,
   type StreamConfig,
 } from 'nats';
-import type { Bus, BusConsumer, BusDelivery, BusHeartbeat, BusPublisher } from './bus.ts';
+import type { Bus, BusConsumer, BusDelivery, BusHeartbeat, BusPublisher, BusSessionReport, SessionReport, SessionReportPublisher } from './bus.ts';
+import { checkSessionReport, decodeSessionReport, encodeSessionReport, sessionReportId } from './session-report.ts';
 import { PulseError } from '../shared/errors.ts';
 
 export type JetStreamBusOptions = {
@@ -36,7 +42,7 @@ export type JetStreamBusOptions = {
   readonly servers: string | readonly string[];
   /** Stream name (letters, digits, `-`, `_`). */
   readonly stream: string;
-  /** Subjects are `<subjectPrefix>.hb.<deviceId>`. */
+  /** Subjects are `<subjectPrefix>.hb.<deviceId>` and `<subjectPrefix>.sessions.<brokerId>`. */
   readonly subjectPrefix: string;
   /** JetStream duplicate window for Nats-Msg-Id. Default 2 minutes (the JetStream default). */
   readonly duplicateWindowMs?: number;
@@ -146,11 +152,19 @@ export class JetStreamBus implements Bus {
     return `${this.options.subjectPrefix}.hb.${deviceId}`;
   }
 
-  /** Create the stream, or widen an existing one to our subject and duplicate window. */
+  get sessionSubjectFilter(): string {
+    return `${this.options.subjectPrefix}.sessions.*`;
+  }
+
+  sessionSubjectOf(brokerId: string): string {
+    return `${this.options.subjectPrefix}.sessions.${brokerId}`;
+  }
+
+  /** Create the stream, or widen an existing one to our subjects and duplicate window. */
   private async ensureStream(): Promise<void> {
     const want: Partial<StreamConfig> & { name: string } = {
       name: this.options.stream,
-      subjects: [this.subjectFilter],
+      subjects: [this.subjectFilter, this.sessionSubjectFilter],
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       discard: DiscardPolicy.Old,
@@ -169,8 +183,9 @@ export class JetStreamBus implements Bus {
       return;
     }
     const subjects = new Set(existing.subjects ?? []);
-    if (!subjects.has(this.subjectFilter) || existing.duplicate_window < want.duplicate_window!) {
+    if (!subjects.has(this.subjectFilter) || !subjects.has(this.sessionSubjectFilter) || existing.duplicate_window < want.duplicate_window!) {
       subjects.add(this.subjectFilter);
+      subjects.add(this.sessionSubjectFilter);
       await this.jsm.streams.update(this.options.stream, { ...existing, subjects: [...subjects], duplicate_window: Math.max(existing.duplicate_window, want.duplicate_window!) });
     }
   }
@@ -228,7 +243,44 @@ export class JetStreamBus implements Bus {
   consumer(durableName: string): BusConsumer {
     checkName('durable name', durableName);
     if (this.closed) throw new PulseError('BUS_CLOSED', 'consumer on a closed JetStream bus');
-    return new JetStreamConsumer(this, durableName);
+    const prefix = this.options.subjectPrefix;
+    return new JetStreamConsumer(this, durableName, this.subjectFilter, (m) => parseBusMessage(m, prefix), (h) => `${h.deviceId}:${h.seq}`);
+  }
+
+  sessionPublisher(): SessionReportPublisher {
+    let open = true;
+    return {
+      publish: async (report: SessionReport): Promise<void> => {
+        if (!open || this.closed) throw new PulseError('BUS_CLOSED', 'publish on a closed JetStream bus');
+        const checked = checkSessionReport(report);
+        if (!checked.ok) throw new PulseError('SESSION_BAD_REPORT', checked.message);
+        const id = sessionReportId(report);
+        const wait = this.window.acquire();
+        if (wait !== undefined) await wait;
+        try {
+          await this.js.publish(this.sessionSubjectOf(report.brokerId), encodeSessionReport(report), {
+            msgID: `session:${id}`,
+            timeout: this.publishTimeoutMs,
+            expect: { streamName: this.options.stream },
+          });
+        } catch (e) {
+          if ((e as { code?: unknown }).code === '503') this.recreateStream();
+          throw unavailable(`publish session report ${id}`, e);
+        } finally {
+          this.window.release();
+        }
+      },
+      close: async (): Promise<void> => {
+        open = false;
+      },
+    };
+  }
+
+  sessionConsumer(durableName: string): BusConsumer<BusSessionReport> {
+    checkName('durable name', durableName);
+    if (this.closed) throw new PulseError('BUS_CLOSED', 'consumer on a closed JetStream bus');
+    const prefix = `${this.options.subjectPrefix}.sessions.`;
+    return new JetStreamConsumer(this, durableName, this.sessionSubjectFilter, (m) => parseSessionMessage(m, prefix), (r) => (r.ok ? sessionReportId(r.value) : 'malformed session report'));
   }
 
   async close(): Promise<void> {
@@ -261,16 +313,34 @@ export function parseBusMessage(m: Pick<JsMsg, 'subject' | 'data' | 'headers'>, 
   return { deviceId, seq: BigInt(id.slice(colon + 1)), raw: m.data, receivedAt };
 }
 
+/**
+ * A stored session report: decoded from the payload, and the subject must name the broker the report
+ * names (a report that claims another broker's id is malformed). Never undefined: whatever arrives on
+ * a sessions subject reaches the consumer, which counts and terminates what is malformed.
+ */
+export function parseSessionMessage(m: Pick<JsMsg, 'subject' | 'data'>, subjectPrefix: string): BusSessionReport {
+  const r = decodeSessionReport(m.data);
+  if (r.ok && m.subject !== `${subjectPrefix}${r.value.brokerId}`) return { ok: false, code: 'SESSION_BAD_REPORT', message: `report of broker ${r.value.brokerId} on subject ${m.subject.slice(0, 200)}` };
+  return r;
+}
+
 /** Client-side bound on a pull beyond its server-side expiry. */
 const PULL_GUARD_MS = 5_000;
 
-class JetStreamConsumer implements BusConsumer {
+class JetStreamConsumer<M> implements BusConsumer<M> {
   private ready: Promise<void> | undefined;
   private closed = false;
 
+  /**
+   * @param parse a stored message → what the consumer gets; undefined terminates it unseen.
+   * @param describe names a message in errors.
+   */
   constructor(
     private readonly bus: JetStreamBus,
     private readonly durable: string,
+    private readonly filter: string,
+    private readonly parse: (m: JsMsg) => M | undefined,
+    private readonly describe: (message: M) => string,
   ) {}
 
   private ensure(): Promise<void> {
@@ -283,7 +353,7 @@ class JetStreamConsumer implements BusConsumer {
         ack_wait: nanos(o.ackWaitMs ?? 30_000),
         max_deliver: (o.maxDeliver ?? 0) > 0 ? o.maxDeliver! : -1,
         max_ack_pending: o.maxAckPending ?? 20_000,
-        filter_subject: this.bus.subjectFilter,
+        filter_subject: this.filter,
       };
       try {
         await this.bus.jsm.consumers.info(o.stream, this.durable);
@@ -324,7 +394,7 @@ class JetStreamConsumer implements BusConsumer {
     return out;
   }
 
-  async fetch(max: number, waitMs: number): Promise<BusDelivery[]> {
+  async fetch(max: number, waitMs: number): Promise<BusDelivery<M>[]> {
     if (max < 1 || this.closed || this.bus.isClosed) return [];
     await this.ensure();
     let msgs: JsMsg[];
@@ -337,9 +407,9 @@ class JetStreamConsumer implements BusConsumer {
     } catch (e) {
       throw unavailable(`fetch from ${this.durable}`, e);
     }
-    const out: BusDelivery[] = [];
+    const out: BusDelivery<M>[] = [];
     for (const m of msgs) {
-      const message = parseBusMessage(m, this.bus.options.subjectPrefix);
+      const message = this.parse(m);
       if (message === undefined) {
         // Not a broker message (foreign publisher on our subjects): never redeliver it.
         m.term();
@@ -352,7 +422,7 @@ class JetStreamConsumer implements BusConsumer {
           try {
             await m.ackAck({ timeout: 5_000 });
           } catch (e) {
-            throw unavailable(`ack ${message.deviceId}:${message.seq}`, e);
+            throw unavailable(`ack ${this.describe(message)}`, e);
           }
         },
         nak: (delayMs?: number) => m.nak(delayMs),

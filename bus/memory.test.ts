@@ -2,7 +2,7 @@
 // window, durables share work, at-least-once with ack-wait redelivery, nak, term, deliveryCount.
 import { describe, expect, it } from 'vitest';
 import { MemoryBus } from './memory.ts';
-import type { BusHeartbeat } from './bus.ts';
+import type { BusHeartbeat, SessionReport } from './bus.ts';
 import { isPulseError } from '../shared/errors.ts';
 
 function hb(seq: number, deviceId = 'aa'.repeat(32)): BusHeartbeat {
@@ -10,6 +10,11 @@ function hb(seq: number, deviceId = 'aa'.repeat(32)): BusHeartbeat {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const T0 = 1_700_000_000_000;
+function report(seq: number, brokerId = 'b1'): SessionReport {
+  return { brokerId, seq, part: 0, parts: 1, from: T0, to: T0 + 30_000, intervals: [{ deviceId: 'aa'.repeat(32), from: T0 + seq, to: T0 + 30_000 }] };
+}
 
 describe('MemoryBus', () => {
   it('delivers published messages in order and drops duplicates of (deviceId, seq)', async () => {
@@ -145,5 +150,45 @@ describe('MemoryBus', () => {
     expect((await c.fetch(1, 500))[0]!.deliveryCount).toBe(2);
     expect(await c.fetch(1, 60)).toEqual([]);
     await bus.close();
+  });
+
+  it('keeps session reports in their own queue: deduplicated by report id, redelivered, decoded on delivery', async () => {
+    const bus = new MemoryBus({ ackWaitMs: 40 });
+    await bus.publisher().publish(hb(1));
+    const sp = bus.sessionPublisher();
+    await sp.publish(report(1));
+    await sp.publish(report(1)); // resend: same id
+    await sp.publish(report(1, 'b2'));
+    await sp.publish(report(2));
+    expect(bus.sessionReportsHeld).toBe(3);
+    expect((await bus.consumer('hb').fetch(10, 5)).map((d) => d.message.seq)).toEqual([1n]);
+    const c = bus.sessionConsumer('sessions');
+    const got = await c.fetch(10, 5);
+    expect(got.map((d) => d.message)).toEqual([
+      { ok: true, value: report(1) },
+      { ok: true, value: report(1, 'b2') },
+      { ok: true, value: report(2) },
+    ]);
+    await got[0]!.ack();
+    got[1]!.nak(10);
+    const again = await c.fetch(10, 500); // b2's after the nak delay, then seq 2's after the ack wait
+    const more = again.length < 2 ? await c.fetch(10, 500) : [];
+    const redelivered = [...again, ...more];
+    expect(redelivered.map((d) => [d.message.ok && `${d.message.value.brokerId}:${d.message.value.seq}`, d.deliveryCount]).sort()).toEqual([
+      ['b1:2', 2],
+      ['b2:1', 2],
+    ]);
+    for (const d of redelivered) await d.ack();
+    expect(bus.sessionReportsHeld).toBe(0);
+    await bus.close();
+  });
+
+  it('refuses invalid session reports and publishes on a closed bus with typed errors', async () => {
+    const bus = new MemoryBus();
+    const sp = bus.sessionPublisher();
+    await expect(sp.publish({ ...report(1), seq: 0 })).rejects.toSatisfy((e: unknown) => isPulseError(e, 'SESSION_BAD_REPORT'));
+    await bus.close();
+    await expect(sp.publish(report(1))).rejects.toSatisfy((e: unknown) => isPulseError(e, 'BUS_CLOSED'));
+    expect(() => bus.sessionConsumer('x')).toThrow(/closed/);
   });
 });

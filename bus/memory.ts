@@ -3,12 +3,17 @@
 // pull consumers (AckExplicit, DeliverAll), so code tested against it behaves the same on JetStream:
 // - publish() resolves once the message is queued (the process is the "durable" store here: the
 //   embedded mode trades crash durability for zero dependencies, see docs/storage.md);
-// - dedup by `deviceId:seq` within a window (JetStream's Nats-Msg-Id duplicate window, default 2 min);
-//   a duplicate publish resolves like JetStream's PubAck{duplicate: true} and is not stored again;
+// - dedup by message id within a window (JetStream's Nats-Msg-Id duplicate window, default 2 min):
+//   `deviceId:seq` for heartbeats, the report id for session reports; a duplicate publish resolves
+//   like JetStream's PubAck{duplicate: true} and is not stored again;
 // - every durable name sees every message; handles with the same durable name share the work;
 // - at-least-once: a delivery not acked within `ackWaitMs` is redelivered (deliveryCount + 1);
 //   nak(delay) redelivers after the delay; term() never redelivers.
-import type { Bus, BusConsumer, BusDelivery, BusHeartbeat, BusPublisher } from './bus.ts';
+// Heartbeats and session reports are two separate queues (MemoryStream) with the same rules, as the
+// two filtered subjects of one JetStream stream behave. Session reports are held encoded, exactly the
+// bytes JetStream would hold, and decoded on delivery, so consumers meet the same codec either way.
+import type { Bus, BusConsumer, BusDelivery, BusHeartbeat, BusPublisher, BusSessionReport, SessionReport, SessionReportPublisher } from './bus.ts';
+import { checkSessionReport, decodeSessionReport, encodeSessionReport, sessionReportId } from './session-report.ts';
 import { PulseError } from '../shared/errors.ts';
 
 export type MemoryBusOptions = {
@@ -55,92 +60,68 @@ class DurableState {
   }
 }
 
-export class MemoryBus implements Bus {
-  readonly kind = 'memory' as const;
-  private readonly dedupWindowMs: number;
-  private readonly ackWaitMs: number;
-  private readonly maxDeliver: number;
-  private readonly maxMessages: number;
-  private readonly now: () => number;
+type StreamOptions<S> = {
+  readonly dedupWindowMs: number;
+  readonly ackWaitMs: number;
+  readonly maxDeliver: number;
+  readonly maxMessages: number;
+  /** The dedup key (JetStream's Nats-Msg-Id). */
+  readonly idOf: (stored: S) => string;
+};
+
+/** One queue with JetStream stream semantics: sequences, dedup window, durables, redelivery. */
+class MemoryStream<S> {
   /** The stream: stream seq → message. Sequences start at 1 like JetStream. */
-  private readonly messages = new Map<number, BusHeartbeat>();
+  private readonly messages = new Map<number, S>();
   private firstSeq = 1;
   private nextSeq = 1;
-  /** `deviceId:seq` → publish time; insertion order is time order, so expiry trims from the front. */
+  /** Message id → publish time; insertion order is time order, so expiry trims from the front. */
   private readonly dedup = new Map<string, number>();
-  private readonly durables = new Map<string, DurableState>();
-  private closed = false;
+  readonly durables = new Map<string, DurableState>();
   private acksSinceTrim = 0;
+  private readonly now: () => number = Date.now;
 
-  constructor(options: MemoryBusOptions = {}) {
-    this.dedupWindowMs = options.dedupWindowMs ?? 120_000;
-    this.ackWaitMs = options.ackWaitMs ?? 30_000;
-    this.maxDeliver = options.maxDeliver ?? 0;
-    this.maxMessages = options.maxMessages ?? 1_000_000;
-    this.now = Date.now;
-  }
+  constructor(
+    private readonly what: string,
+    private readonly o: StreamOptions<S>,
+  ) {}
 
-  /** Messages held in the stream (published and not yet finished by every durable). */
   get size(): number {
     return this.messages.size;
   }
 
-  publisher(): BusPublisher {
-    let open = true;
-    return {
-      publish: async (message: BusHeartbeat): Promise<void> => {
-        if (!open || this.closed) throw new PulseError('BUS_CLOSED', 'publish on a closed memory bus');
-        this.append(message);
-      },
-      close: async (): Promise<void> => {
-        open = false;
-      },
-    };
-  }
-
-  consumer(durableName: string): BusConsumer {
-    if (this.closed) throw new PulseError('BUS_CLOSED', 'consumer on a closed memory bus');
-    let state = this.durables.get(durableName);
+  durable(name: string): DurableState {
+    let state = this.durables.get(name);
     if (state === undefined) {
       // DeliverPolicy.All: a new durable starts at the oldest message still held.
       state = new DurableState(this.firstSeq);
-      this.durables.set(durableName, state);
+      this.durables.set(name, state);
     }
-    return new MemoryConsumer(this, state);
+    return state;
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const d of this.durables.values()) d.wake();
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
-  private append(message: BusHeartbeat): void {
+  append(message: S): void {
     const now = this.now();
     this.expireDedup(now);
-    const key = `${message.deviceId}:${message.seq}`;
+    const key = this.o.idOf(message);
     if (this.dedup.has(key)) return; // JetStream PubAck{duplicate: true}: accepted, not stored twice
-    if (this.messages.size >= this.maxMessages) {
-      throw new PulseError('BUS_FULL', `memory bus holds ${this.messages.size} messages (max ${this.maxMessages})`);
+    if (this.messages.size >= this.o.maxMessages) {
+      throw new PulseError('BUS_FULL', `memory bus holds ${this.messages.size} ${this.what} (max ${this.o.maxMessages})`);
     }
     this.dedup.set(key, now);
-    // Copy the bytes: the caller may reuse its buffer after publish resolves.
-    this.messages.set(this.nextSeq++, { ...message, raw: Uint8Array.from(message.raw) });
+    this.messages.set(this.nextSeq++, message);
     for (const d of this.durables.values()) d.wake();
   }
 
   private expireDedup(now: number): void {
     for (const [key, at] of this.dedup) {
-      if (now - at < this.dedupWindowMs) break;
+      if (now - at < this.o.dedupWindowMs) break;
       this.dedup.delete(key);
     }
   }
 
-  /** Take up to `max` deliveries for a durable without waiting. */
-  take(state: DurableState, max: number): BusDelivery[] {
+  /** Take up to `max` deliveries for a durable without waiting; `view` turns a stored message into what consumers get. */
+  take<M>(state: DurableState, max: number, view: (stored: S) => M): BusDelivery<M>[] {
     const now = this.now();
     // Ack wait expired → ready for redelivery. Deadlines ascend in insertion order.
     for (const [seq, p] of state.pending) {
@@ -150,37 +131,37 @@ export class MemoryBus implements Bus {
     }
     while (state.delayed.length > 0 && state.delayed[0]!.readyAt <= now) state.ready.push(state.delayed.shift()!.seq);
 
-    const out: BusDelivery[] = [];
+    const out: BusDelivery<M>[] = [];
     while (out.length < max && state.ready.length > 0) {
       const seq = state.ready.shift()!;
-      const d = this.deliver(state, seq, now);
+      const d = this.deliver(state, seq, now, view);
       if (d !== undefined) out.push(d);
     }
     while (out.length < max && state.cursor < this.nextSeq) {
       const seq = state.cursor++;
-      const d = this.deliver(state, seq, now);
+      const d = this.deliver(state, seq, now, view);
       if (d !== undefined) out.push(d);
     }
     return out;
   }
 
-  private deliver(state: DurableState, seq: number, now: number): BusDelivery | undefined {
-    const message = this.messages.get(seq);
-    if (message === undefined) {
+  private deliver<M>(state: DurableState, seq: number, now: number, view: (stored: S) => M): BusDelivery<M> | undefined {
+    const stored = this.messages.get(seq);
+    if (stored === undefined) {
       state.deliveries.delete(seq);
       return undefined;
     }
     const count = (state.deliveries.get(seq) ?? 0) + 1;
-    if (this.maxDeliver > 0 && count > this.maxDeliver) {
+    if (this.o.maxDeliver > 0 && count > this.o.maxDeliver) {
       // JetStream MaxDeliver reached: the message is no longer delivered to this durable.
       this.finish(state, seq);
       return undefined;
     }
     state.deliveries.set(seq, count);
-    state.pending.set(seq, { deadline: now + this.ackWaitMs });
+    state.pending.set(seq, { deadline: now + this.o.ackWaitMs });
     let settled = false;
     return {
-      message,
+      message: view(stored),
       deliveryCount: count,
       ack: async () => {
         settled = true;
@@ -239,24 +220,107 @@ export class MemoryBus implements Bus {
   }
 }
 
-class MemoryConsumer implements BusConsumer {
+type StoredReport = { readonly id: string; readonly bytes: Uint8Array };
+
+const identity = <T>(x: T): T => x;
+
+export class MemoryBus implements Bus {
+  readonly kind = 'memory' as const;
+  private readonly heartbeats: MemoryStream<BusHeartbeat>;
+  private readonly sessions: MemoryStream<StoredReport>;
+  private closed = false;
+
+  constructor(options: MemoryBusOptions = {}) {
+    const common = {
+      dedupWindowMs: options.dedupWindowMs ?? 120_000,
+      ackWaitMs: options.ackWaitMs ?? 30_000,
+      maxDeliver: options.maxDeliver ?? 0,
+      maxMessages: options.maxMessages ?? 1_000_000,
+    };
+    this.heartbeats = new MemoryStream('messages', { ...common, idOf: (m) => `${m.deviceId}:${m.seq}` });
+    this.sessions = new MemoryStream('session reports', { ...common, idOf: (r) => r.id });
+  }
+
+  /** Heartbeats held in the stream (published and not yet finished by every durable). */
+  get size(): number {
+    return this.heartbeats.size;
+  }
+
+  /** Session report parts held (published and not yet finished by every session durable). */
+  get sessionReportsHeld(): number {
+    return this.sessions.size;
+  }
+
+  publisher(): BusPublisher {
+    let open = true;
+    return {
+      publish: async (message: BusHeartbeat): Promise<void> => {
+        if (!open || this.closed) throw new PulseError('BUS_CLOSED', 'publish on a closed memory bus');
+        // Copy the bytes: the caller may reuse its buffer after publish resolves.
+        this.heartbeats.append({ ...message, raw: Uint8Array.from(message.raw) });
+      },
+      close: async (): Promise<void> => {
+        open = false;
+      },
+    };
+  }
+
+  consumer(durableName: string): BusConsumer {
+    if (this.closed) throw new PulseError('BUS_CLOSED', 'consumer on a closed memory bus');
+    return new MemoryConsumer(this, this.heartbeats, this.heartbeats.durable(durableName), identity);
+  }
+
+  sessionPublisher(): SessionReportPublisher {
+    let open = true;
+    return {
+      publish: async (report: SessionReport): Promise<void> => {
+        if (!open || this.closed) throw new PulseError('BUS_CLOSED', 'publish on a closed memory bus');
+        const checked = checkSessionReport(report);
+        if (!checked.ok) throw new PulseError('SESSION_BAD_REPORT', checked.message);
+        this.sessions.append({ id: sessionReportId(report), bytes: encodeSessionReport(report) });
+      },
+      close: async (): Promise<void> => {
+        open = false;
+      },
+    };
+  }
+
+  sessionConsumer(durableName: string): BusConsumer<BusSessionReport> {
+    if (this.closed) throw new PulseError('BUS_CLOSED', 'consumer on a closed memory bus');
+    return new MemoryConsumer(this, this.sessions, this.sessions.durable(durableName), (r) => decodeSessionReport(r.bytes));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const d of this.heartbeats.durables.values()) d.wake();
+    for (const d of this.sessions.durables.values()) d.wake();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}
+
+class MemoryConsumer<S, M> implements BusConsumer<M> {
   private closed = false;
   constructor(
     private readonly bus: MemoryBus,
+    private readonly stream: MemoryStream<S>,
     private readonly state: DurableState,
+    private readonly view: (stored: S) => M,
   ) {}
 
-  async fetch(max: number, waitMs: number): Promise<BusDelivery[]> {
+  async fetch(max: number, waitMs: number): Promise<BusDelivery<M>[]> {
     if (max < 1) return [];
     const until = Date.now() + Math.max(0, waitMs);
     for (;;) {
       if (this.closed || this.bus.isClosed) return [];
-      const got = this.bus.take(this.state, max);
+      const got = this.stream.take(this.state, max, this.view);
       if (got.length > 0) return got;
       const left = until - Date.now();
       if (left <= 0) return [];
       // Sleep until a publish/nak wakes us, the next redelivery is due, or the wait is over.
-      const timer = this.bus.nextTimer(this.state);
+      const timer = this.stream.nextTimer(this.state);
       const sleep = Math.max(1, Math.min(left, timer === undefined ? left : timer - Date.now()));
       await new Promise<void>((resolve) => {
         const wake = () => {

@@ -160,6 +160,8 @@ describe('broker listeners and operations', () => {
         return { publish: async (m: BusHeartbeat) => (await gate, inner.publish(m)), close: () => inner.close() };
       },
       consumer: (n) => bus.consumer(n),
+      sessionPublisher: () => bus.sessionPublisher(),
+      sessionConsumer: (n) => bus.sessionConsumer(n),
       close: async () => undefined,
     };
     const b = await startBroker(brokerConfig({ mqttHost: '127.0.0.1', mqttPort: 0, wsPort: undefined, metricsPort: undefined, networkId: NETWORK, shutdownGraceMs: 5_000 }), { bus: slow, directory });
