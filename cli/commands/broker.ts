@@ -2,28 +2,18 @@
 // environment variable, default); the device directory is the oracle database (DATABASE_URL) or a
 // devices file; the bus is NATS JetStream (or in-memory). SIGINT/SIGTERM drain in-flight hand-offs
 // before exiting.
-import { parseArgs } from 'node:util';
 import { PulseError } from '../../shared/errors.ts';
-import type { KeySpec } from '../../shared/config-schema.ts';
 import type { DeviceDirectory } from '../../shared/device-directory.ts';
 import type { Bus } from '../../bus/bus.ts';
 import { brokerConfigSection, loadBrokerConfig, type BrokerConfig } from '../../broker/config.ts';
 import { startBroker } from '../../broker/broker.ts';
 import { jsonLogger, type Logger } from '../../broker/log.ts';
 import { watchDevicesFile } from '../../broker/devices-file.ts';
-import { usageErrors } from './hb.ts';
+import { configHelp, parseConfigFlags } from '../config-args.ts';
 
 export const summary = 'MQTT edge broker: device auth, ACLs, limits, edge verification, durable hand-off to the bus';
 
-function help(): string {
-  const lines = ['Usage: pulse broker [options]', '', 'Options (each also an environment variable):'];
-  for (const spec of Object.values(brokerConfigSection.schema) as KeySpec<unknown>[]) {
-    const d = spec.defaultDoc ?? (spec.default === undefined ? 'off' : String(spec.default));
-    lines.push(`  --${spec.flag.padEnd(18)} ${spec.doc} [${spec.env}; default ${d}]`);
-  }
-  lines.push('', 'Ports accept `off`. Logs are JSON lines on stderr. See docs/broker.md.');
-  return lines.join('\n');
-}
+const SECTIONS = [brokerConfigSection];
 
 async function openDirectory(cfg: BrokerConfig, log: Logger): Promise<{ directory: DeviceDirectory; close(): Promise<void> }> {
   if (cfg.devicesFile !== '') {
@@ -56,14 +46,12 @@ async function openBus(cfg: BrokerConfig, log: Logger): Promise<Bus> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
-  for (const spec of Object.values(brokerConfigSection.schema)) options[spec.flag] = { type: 'string' };
-  const { values } = usageErrors(() => parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
-  if (values['help'] === true) {
-    console.log(help());
+  // Flags and --help from the config declaration (cli/config-args.ts), like every service command.
+  const { flags, help } = parseConfigFlags(argv, SECTIONS);
+  if (help) {
+    console.log(configHelp('Usage: pulse broker [options]', SECTIONS, ['Ports accept `off`. Logs are JSON lines on stderr. See docs/broker.md.']));
     return 0;
   }
-  const flags = Object.fromEntries(Object.entries(values).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
   const cfg = loadBrokerConfig(flags);
   const log = jsonLogger('broker', cfg.logLevel);
   const dir = await openDirectory(cfg, log);

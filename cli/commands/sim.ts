@@ -2,9 +2,7 @@
 // benchmarks (device-sim/load-run.ts). Every option is also an environment variable
 // (device-sim/sim-config.ts); docs/simulator.md explains the behaviours and the outbox log.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { PulseError } from '../../shared/errors.ts';
-import type { KeySpec } from '../../shared/config-schema.ts';
 import { signerFor } from '../../shared/protocol/signer.ts';
 import { fromHex } from '../../shared/hex.ts';
 import { BEHAVIOURS, BEHAVIOUR_INFO } from '../../device-sim/behaviours.ts';
@@ -16,31 +14,25 @@ import { parseOwner, type MakerIdentity, type OnboardOptions } from '../../devic
 import { publicKeyFromSeed } from '../../device-sim/sim-state.ts';
 import type { TransportOptions } from '../../device-sim/mqtt-transport.ts';
 import { loadKeyFile } from './keys.ts';
-import { usageErrors } from './hb.ts';
+import { configHelp, parseConfigFlags } from '../config-args.ts';
 
 export const summary = 'simulated device fleet (behaviour mix, onboarding, outbox log) and --load benchmarks';
 
-const BOOLEAN_FLAGS = new Set(['load', 'insecure']);
+const SECTIONS = [simConfigSection];
 
 function help(): string {
-  const lines = [
+  const usage = [
     'Usage: pulse sim --devices N --broker mqtt://host:port [--interval 60s] [--mix honest=80,flaky=10,…]',
     '                 [--api URL --maker-key FILE --owner 0x…] [--state-dir DIR] [--network N] [--outbox FILE]',
     '       pulse sim --load --devices N --broker mqtt://host:port [--messages M] [--window W | --rate R]',
-    '',
-    'Options (each also an environment variable):',
-  ];
-  for (const spec of Object.values(simConfigSection.schema) as KeySpec<unknown>[]) {
-    const dflt = spec.defaultDoc ?? (Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default));
-    lines.push(`  --${spec.flag.padEnd(16)} ${spec.doc} [${spec.env}; default ${dflt}]`);
-  }
-  lines.push('', 'Behaviours for --mix:');
+  ].join('\n');
+  const footer = ['Behaviours for --mix:'];
   for (const b of BEHAVIOURS) {
     const e = BEHAVIOUR_INFO[b].expect;
     const outcome = e.outcome === 'accepted' ? 'accepted' : `rejected at ${e.stage}: ${e.reason}`;
-    lines.push(`  ${b.padEnd(12)} ${BEHAVIOUR_INFO[b].summary} (${outcome})`);
+    footer.push(`  ${b.padEnd(12)} ${BEHAVIOUR_INFO[b].summary} (${outcome})`);
   }
-  return lines.join('\n');
+  return configHelp(usage, SECTIONS, footer);
 }
 
 /** Maker key: a `pulse keys new` file, or a file holding the 64-hex secret seed. */
@@ -86,15 +78,13 @@ function reportOnce(deviceId: string, e: Error): void {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
-  for (const spec of Object.values(simConfigSection.schema)) options[spec.flag] = { type: BOOLEAN_FLAGS.has(spec.flag) ? 'boolean' : 'string' };
-  const { values } = usageErrors(() => parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
-  if (values['help'] === true) {
+  // Flags and --help from the config declaration (cli/config-args.ts); boolean keys (--load,
+  // --insecure) also work bare.
+  const { flags, help: wantsHelp } = parseConfigFlags(argv, SECTIONS);
+  if (wantsHelp) {
     console.log(help());
     return 0;
   }
-  const flags: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(values)) if (k !== 'help') flags[k] = typeof v === 'boolean' ? String(v) : v;
   const cfg = loadSimConfig(flags);
   const transport = transportOf(cfg);
   const onboard = onboardingOf(cfg);
