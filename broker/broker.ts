@@ -34,6 +34,7 @@ import { mayPublish, mayReceive, maySubscribe, type Principal } from './acl.ts';
 import { checkHeartbeat } from './edge-check.ts';
 import { peekSeq } from './peek-seq.ts';
 import { createBrokerMetrics, type BrokerMetrics } from './metrics.ts';
+import { SessionReporter } from './session-reporter.ts';
 import { silentLogger, type Logger } from './log.ts';
 
 export type BrokerDeps = {
@@ -163,6 +164,8 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     drainTimeout: 10_000,
     heartbeatInterval: 60_000,
   });
+  // Connected time of device sessions, reported to the bus every interval (docs/broker.md §Session reports).
+  const sessionReports = new SessionReporter({ brokerId: broker.id, publisher: deps.bus.sessionPublisher(), intervalMs: config.sessionReportMs, now, log, registry: metrics.registry });
 
   // ---- authentication (docs/broker.md §Authentication) ----------------------------------------
 
@@ -189,11 +192,13 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       let set = sessionsByKey.get(p.keyId);
       if (set === undefined) sessionsByKey.set(p.keyId, (set = new Set()));
       set.add(client);
+      sessionReports.connected(client, p.deviceId);
     }
     client.conn.once('close', () => {
       sessionCount--;
       metrics.sessions.dec({ kind: p.kind });
       if (p.kind === 'device') {
+        sessionReports.disconnected(client);
         const set = sessionsByKey.get(p.keyId);
         set?.delete(client);
         if (set?.size === 0) sessionsByKey.delete(p.keyId);
@@ -468,6 +473,7 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   } catch (e) {
     for (const s of servers) s.close();
     await new Promise<void>((r) => broker.close(() => r()));
+    await sessionReports.close(0);
     await publisher.close().catch(() => undefined);
     throw e;
   }
@@ -502,6 +508,7 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     connectLimiter.prune();
   }, 60_000);
   pruneTimer.unref();
+  sessionReports.start();
 
   log.info('broker listening', { id: broker.id, ...Object.fromEntries(Object.entries(addresses).map(([k, a]) => [k, `${a.host}:${a.port}`])) });
 
@@ -533,6 +540,8 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       for (const w of wsServers) w.close();
       if (servers.includes(http)) await new Promise<void>((r) => http.close(() => r()));
       http.closeAllConnections();
+      // The last window: every session ends now; the bus gets up to the shutdown grace to take it.
+      await sessionReports.close(config.shutdownGraceMs);
       await publisher.close().catch(() => undefined);
       log.info('broker closed', { id: broker.id, inFlight });
     })();

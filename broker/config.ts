@@ -54,8 +54,13 @@ export const brokerConfigSection = defineConfig('Broker (`pulse broker`)', {
     return raw;
   } },
   natsUrl: { flag: 'nats-url', env: 'NATS_URL', default: 'nats://127.0.0.1:4222', doc: 'NATS server(s), comma separated.', parse: parse.string },
-  streamName: { flag: 'stream', env: 'PULSE_STREAM', default: 'PULSE_HEARTBEATS', doc: 'JetStream stream holding accepted heartbeats.', parse: parse.string },
-  subjectPrefix: { flag: 'subject-prefix', env: 'PULSE_SUBJECT_PREFIX', default: 'pulse', doc: 'Subjects are `<prefix>.hb.<deviceId>`, one per device.', parse: parse.string },
+  streamName: { flag: 'stream', env: 'PULSE_STREAM', default: 'PULSE_HEARTBEATS', doc: 'JetStream stream holding accepted heartbeats and broker session reports.', parse: parse.string },
+  subjectPrefix: { flag: 'subject-prefix', env: 'PULSE_SUBJECT_PREFIX', default: 'pulse', doc: 'Subjects are `<prefix>.hb.<deviceId>`, one per device, and `<prefix>.sessions.<brokerId>` for session reports.', parse: parse.string },
+  sessionReportMs: { flag: 'session-report-interval', env: 'PULSE_SESSION_REPORT_INTERVAL', default: 30_000, doc: 'How often the broker publishes the connected time of its device sessions (one report per interval, and one on shutdown); a crash loses at most one interval of it (connected time is informational, never paid).', parse: (raw: string) => {
+    const ms = parse.durationMs(raw);
+    if (ms < 100 || ms > 3_600_000) throw new Error('must be 100ms … 1h');
+    return ms;
+  }, defaultDoc: '30s' },
   databaseUrl: { flag: 'database-url', env: 'DATABASE_URL', default: '', doc: 'PostgreSQL holding the device registry (the oracle database); the broker reads devices and records connect tokens there.', parse: parse.string, defaultDoc: '(none)' },
   devicesFile: { flag: 'devices-file', env: 'PULSE_DEVICES_FILE', default: '', doc: 'Instead of the database: a JSON file of device entries (`[{deviceId, keyId?, status}]`), re-read on change. For single-broker dev setups; token replay protection is then per process.', parse: parse.string, defaultDoc: '(none)' },
   metricsHost: { flag: 'metrics-host', env: 'PULSE_BROKER_METRICS_HOST', default: '0.0.0.0', doc: 'Address of the /health and /metrics HTTP listener.', parse: parse.string },
