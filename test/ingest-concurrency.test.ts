@@ -14,6 +14,9 @@ import { nativeVerifier } from '../shared/crypto/native.ts';
 import type { BusHeartbeat } from '../bus/bus.ts';
 import { Registry as PromRegistry } from 'prom-client';
 import { createIngestMetrics } from '../oracle/ingest/ingest-metrics.ts';
+import { ensureCursor } from '../oracle/epochs/epoch-stats.ts';
+import { DEFAULT_REWARD_PARAMS } from '../oracle/epochs/default-params.ts';
+import { counterSnapshot, rebuildCounters } from './support/epoch-counters.ts';
 
 const pgOk = await needs('postgres');
 const rules = { networkId: TEST_NETWORK, skewMs: 30_000, slotIntervalMs: 60_000, maxPayloadBytes: 1024, verifier: nativeVerifier };
@@ -41,6 +44,11 @@ for (const backend of backends(pgOk)) {
       for (const m of messages) await pub.publish(m);
       for (const m of [...messages].reverse()) await pub.publish(m);
 
+      // One-minute epochs from an hour ago: the workers also keep the per-epoch counters, across
+      // epoch boundaries, concurrently (oracle/epochs/epoch-stats.ts).
+      const genesisMs = Math.floor((base - 3_600_000) / 60_000) * 60_000;
+      await ensureCursor(store, { genesisMs, slotMs: 60_000, epochSlots: 1, graceMs: 0 }, { ...DEFAULT_REWARD_PARAMS, metrics: [{ metricId: 2, weight: 1n, capPerSlot: 100n, capPerEpoch: 10n ** 9n }] });
+
       const registry = new PromRegistry();
       const metrics = createIngestMetrics(registry);
       const workers = [0, 1, 2].map((i) => new IngestWorker({ store, consumer: bus.consumer('ingest'), rules, batchSize: 17 + i * 11, fetchWaitMs: 20, metrics, log: () => undefined }));
@@ -62,6 +70,10 @@ for (const backend of backends(pgOk)) {
       expect(sum!.total).toBe(String(devices.length * ((perDevice * (perDevice + 1)) / 2)));
       const maxSeq = await store.query<{ max_seq: string }>('SELECT DISTINCT max_seq::text FROM devices');
       expect(maxSeq).toEqual([{ max_seq: String(perDevice) }]);
+      const counters = await counterSnapshot(store);
+      expect(counters.length).toBeGreaterThan(devices.length);
+      await rebuildCounters(store);
+      expect(await counterSnapshot(store)).toEqual(counters);
       const text = await registry.metrics();
       expect(text).toContain(`pulse_ingest_rows_total ${devices.length * perDevice}`);
       expect(text).toContain(`pulse_ingest_rejections_total{reason="HB_DUPLICATE"} ${devices.length * perDevice}`);

@@ -1,6 +1,6 @@
 // Close the next epoch (issue 5 part 1; docs/rewards.md §Epochs). One transaction reads the cursor
 // (FOR UPDATE, so two oracles never close the same epoch and ingest batches, which hold the cursor
-// FOR SHARE, finish first), the registry, the slot rollups of the epoch and the previous cumulative
+// FOR SHARE, finish first), the registry, the epoch's per-device counters and the previous cumulative
 // leaves; runs the pure settlement (shared/rewards/settle-epoch.ts); and writes scores, rewards,
 // leaves, the tree dump and the advanced cursor. A crash anywhere rolls everything back, so the
 // epoch is closed exactly once and a restart simply closes it again.
@@ -8,7 +8,8 @@ import type { Sql, Store } from '../store/store.ts';
 import { epochEndMs, epochWindow, isEpochDue, type EpochTiming } from '../../shared/epoch-timing.ts';
 import { settleEpoch } from '../../shared/rewards/settle-epoch.ts';
 import { rewardParamsHash, type RewardParams } from '../../shared/rewards/reward-params.ts';
-import type { DeviceAggregate, DeviceInfo } from '../../shared/rewards/score-epoch.ts';
+import type { DeviceAggregate, DeviceInfo, EpochWindow } from '../../shared/rewards/score-epoch.ts';
+import { ensureCursor, readEpochStats } from './epoch-stats.ts';
 import type { RewardLeaf } from '../../shared/merkle/reward-tree.ts';
 import { PulseError } from '../../shared/errors.ts';
 import { paramsToJson } from './params-json.ts';
@@ -19,11 +20,6 @@ export const SCORER_VERSION = 'pulse-scorer/1';
 export type CloseOutcome =
   | { readonly kind: 'not-due'; readonly epoch: number; readonly dueAtMs: number }
   | { readonly kind: 'closed'; readonly epoch: number; readonly root: string | null; readonly devices: number; readonly owners: number; readonly allocated: bigint; readonly cumulativeTotal: bigint };
-
-/** Make sure the cursor row exists (epoch 0 at the genesis slot). Idempotent. */
-export async function ensureCursor(sql: Sql, timing: EpochTiming): Promise<void> {
-  await sql.query('INSERT INTO epoch_cursor (id, next_epoch, next_first_slot) VALUES (true, 0, $1) ON CONFLICT (id) DO NOTHING', [String(epochWindow(timing, 0).firstSlot)]);
-}
 
 /** Record the parameter set (by version) the first time it is used; a changed set under an old version is refused. */
 async function recordParams(tx: Sql, params: RewardParams, epoch: number): Promise<string> {
@@ -42,34 +38,16 @@ async function recordParams(tx: Sql, params: RewardParams, epoch: number): Promi
 // device is scored (one with no credited slot gets LOW_UPTIME), owner and revocation as they stand.
 //
 // The per-slot step of scoring (credited slots; per metric the raw sum and the sum after per-slot
-// caps) runs as SQL aggregates over the rollup tables, so the close moves one row per device and
-// metric into the process instead of one per device, slot and metric. It computes exactly what
-// shared/rewards/score-epoch.ts aggregateRollups computes from the same rows (slot_metric_sums holds
-// one row per device, slot and metric, so "add duplicate rows, then cap" is just "cap").
-export async function readCloseInputs(tx: Sql, params: RewardParams, firstSlot: number, endSlot: number) {
-  const range = [String(firstSlot), String(endSlot)];
+// caps) comes from the per-(device, epoch) counters that ingest maintains (oracle/epochs/epoch-stats.ts),
+// so the close moves one row per device and metric into the process instead of one per device, slot
+// and metric. They hold exactly what shared/rewards/score-epoch.ts aggregateRollups computes from the
+// slot rollups (test/epochs-aggregate.test.ts checks both agree).
+export async function readCloseInputs(tx: Sql, params: RewardParams, window: EpochWindow) {
   const devices = await tx.query<{ device_id: string; owner: string | null; status: string }>(
     `SELECT device_id, CASE WHEN owner IS NULL THEN NULL ELSE '0x' || encode(owner, 'hex') END AS owner, status
        FROM devices ORDER BY device_id`,
   );
-  const slots = await tx.query<{ device_id: string; credited: string; heartbeats: string }>(
-    `SELECT device_id, count(*)::text AS credited, sum(heartbeats)::text AS heartbeats
-       FROM slot_rollups WHERE slot >= $1 AND slot < $2 AND heartbeats >= 1 GROUP BY device_id`,
-    range,
-  );
-  const ids = params.metrics.map((m) => m.metricId);
-  const caps = params.metrics.map((m) => String(m.capPerSlot));
-  const sums = await tx.query<{ device_id: string; metric_id: number; raw: string; capped: string; any_capped: boolean }>(
-    `SELECT s.device_id, s.metric_id, sum(s.total)::text AS raw, sum(LEAST(s.total, c.cap))::text AS capped, bool_or(s.total > c.cap) AS any_capped
-       FROM slot_metric_sums s JOIN unnest($3::int[], $4::numeric[]) AS c(metric_id, cap) ON c.metric_id = s.metric_id
-      WHERE s.slot >= $1 AND s.slot < $2
-      GROUP BY s.device_id, s.metric_id`,
-    [...range, ids, caps],
-  );
-  const unweighted = await tx.query<{ device_id: string }>(
-    'SELECT DISTINCT device_id FROM slot_metric_sums WHERE slot >= $1 AND slot < $2 AND NOT (metric_id = ANY($3::int[]))',
-    [...range, ids],
-  );
+  const stats = await readEpochStats(tx, params, window.epoch, window.firstSlot, window.firstSlot + window.slotCount);
   const previous = await tx.query<{ owner: string; cumulative: string }>('SELECT owner, cumulative::text AS cumulative FROM cumulative_rewards ORDER BY owner');
 
   type Mutable = { creditedSlots: number; raw: Map<number, bigint>; slotCapped: Map<number, bigint>; anySlotCapped: boolean; unweighted: boolean };
@@ -80,25 +58,29 @@ export async function readCloseInputs(tx: Sql, params: RewardParams, firstSlot: 
     return a;
   };
   let heartbeats = 0;
-  for (const r of slots) {
-    aggFor(r.device_id).creditedSlots = Number(r.credited);
+  const connectedMs = new Map<string, number>();
+  for (const r of stats.devices) {
+    // A row with only connected time (no heartbeat) is not a scoring input: the device is scored
+    // from the registry like any device without credited slots.
+    if (r.credited > 0) aggFor(r.device_id).creditedSlots = r.credited;
     heartbeats += Number(r.heartbeats);
+    connectedMs.set(r.device_id, Number(r.connected_ms));
   }
-  for (const r of sums) {
+  for (const r of stats.metrics) {
     const a = aggFor(r.device_id);
     a.raw.set(r.metric_id, BigInt(r.raw));
     a.slotCapped.set(r.metric_id, BigInt(r.capped));
     if (r.any_capped) a.anySlotCapped = true;
   }
-  for (const r of unweighted) aggFor(r.device_id).unweighted = true;
-  const infos: DeviceInfo[] = devices.map((d) => ({ deviceId: d.device_id, owner: d.owner, revoked: d.status !== 'active' }));
+  for (const r of stats.unweighted) aggFor(r.device_id).unweighted = true;
+  const infos: DeviceInfo[] = devices.map((d) => ({ deviceId: d.device_id, owner: d.owner, revoked: d.status !== 'active', connectedMs: connectedMs.get(d.device_id) ?? 0 }));
   const leaves: RewardLeaf[] = previous.map((p) => ({ account: p.owner, cumulative: BigInt(p.cumulative) }));
   return { infos, aggregates: aggregates as ReadonlyMap<string, DeviceAggregate>, leaves, heartbeats };
 }
 
 /** Close the next epoch if it is due at `nowMs`. */
 export async function closeNextEpoch(store: Store, timing: EpochTiming, params: RewardParams, nowMs: number): Promise<CloseOutcome> {
-  await ensureCursor(store, timing);
+  await ensureCursor(store, timing, params);
   return store.transaction(async (tx) => {
     const cur = (await tx.query<{ next_epoch: string }>('SELECT next_epoch::text AS next_epoch FROM epoch_cursor WHERE id FOR UPDATE'))[0];
     if (cur === undefined) throw new PulseError('EPOCH_CLOSE_FAILED', 'epoch cursor row is missing');
@@ -107,7 +89,7 @@ export async function closeNextEpoch(store: Store, timing: EpochTiming, params: 
     const window = epochWindow(timing, epoch);
     const endSlot = window.firstSlot + window.slotCount;
     const paramsHash = await recordParams(tx, params, epoch);
-    const inputs = await readCloseInputs(tx, params, window.firstSlot, endSlot);
+    const inputs = await readCloseInputs(tx, params, window);
     const settled = settleEpoch({ window, params, devices: inputs.infos, aggregates: inputs.aggregates, previous: inputs.leaves });
     if (!settled.ok) throw new PulseError('EPOCH_CLOSE_FAILED', `epoch ${epoch}: ${settled.code}: ${settled.message}`);
     const s = settled.value;

@@ -2,7 +2,8 @@
 // fixed handful of batched statements (UNNEST, never row by row):
 //   1. look up the keys and lock their device rows, in device_id order (no deadlock between workers);
 //   2. apply the registry and replay rules against the locked rows;
-//   3. insert accepted heartbeats and upsert the slot rollups from exactly the rows inserted;
+//   3. insert accepted heartbeats and upsert the slot rollups and the per-(device, epoch) counters
+//      from exactly the rows inserted;
 //   4. advance each device's max seq;
 //   5. insert every rejection with its reason code.
 // The caller acks the bus deliveries only after this commits, so a crash anywhere before the commit
@@ -135,8 +136,13 @@ async function writeInTransaction(tx: Sql, candidates: readonly Candidate[], rej
       }
     }
 
-    // 3. Heartbeats and rollups in one statement: the rollups are built from the RETURNING rows of
-    //    the insert, so a row skipped by ON CONFLICT can never be counted (credited) twice.
+    // 3. Heartbeats, slot rollups and epoch counters in one statement: the rollups are built from the
+    //    RETURNING rows of the insert, so a row skipped by ON CONFLICT can never be counted (credited)
+    //    twice, and the epoch counters from the RETURNING rows of the rollup upserts (a slot is newly
+    //    credited when its rollup row now holds exactly this batch's heartbeats; a metric's capped
+    //    slot sum grows by min(new, cap) − min(old, cap)). The layout and caps come from the cursor row
+    //    this transaction holds FOR SHARE; without a layout no counter is kept, and ensureCursor
+    //    rebuilds them from the rollups when it records one (oracle/epochs/epoch-stats.ts).
     if (accepted.length > 0) {
       const cols = {
         device: [] as string[], seq: [] as string[], key: [] as string[], ts: [] as string[], slot: [] as string[],
@@ -163,23 +169,53 @@ async function writeInTransaction(tx: Sql, candidates: readonly Candidate[], rej
              FROM input
            ON CONFLICT DO NOTHING
            RETURNING device_id, seq, slot, metrics
+         ), by_slot AS (
+           SELECT device_id, slot, count(*)::integer AS added, min(seq) AS first_seq, max(seq) AS last_seq FROM ins GROUP BY device_id, slot
          ), roll AS (
            INSERT INTO slot_rollups AS r (device_id, slot, heartbeats, first_seq, last_seq)
-           SELECT device_id, slot, count(*), min(seq), max(seq) FROM ins GROUP BY device_id, slot
+           SELECT device_id, slot, added, first_seq, last_seq FROM by_slot
            ON CONFLICT (device_id, slot) DO UPDATE
              SET heartbeats = r.heartbeats + excluded.heartbeats,
                  first_seq = least(r.first_seq, excluded.first_seq),
                  last_seq = greatest(r.last_seq, excluded.last_seq)
-           RETURNING 1
-         ), sums AS (
-           INSERT INTO slot_metric_sums AS s (device_id, slot, metric_id, total)
-           SELECT i.device_id, i.slot, m.key::integer, sum(m.value::numeric)
+           RETURNING r.device_id, r.slot, r.heartbeats
+         ), by_metric AS (
+           SELECT i.device_id, i.slot, m.key::integer AS metric_id, sum(m.value::numeric) AS added
              FROM ins i CROSS JOIN LATERAL jsonb_each_text(i.metrics) AS m(key, value)
             GROUP BY i.device_id, i.slot, m.key::integer
+         ), sums AS (
+           INSERT INTO slot_metric_sums AS s (device_id, slot, metric_id, total)
+           SELECT device_id, slot, metric_id, added FROM by_metric
            ON CONFLICT (device_id, slot, metric_id) DO UPDATE SET total = s.total + excluded.total
+           RETURNING s.device_id, s.slot, s.metric_id, s.total
+         ), layout AS (
+           SELECT genesis_slot, epoch_slots, cap_metric_ids, cap_per_slot FROM epoch_cursor WHERE id AND genesis_slot IS NOT NULL
+         ), device_stats AS (
+           INSERT INTO epoch_device_stats AS e (epoch, device_id, credited_slots, heartbeats)
+           SELECT (b.slot - l.genesis_slot) / l.epoch_slots, b.device_id, count(*) FILTER (WHERE r.heartbeats = b.added), sum(b.added)
+             FROM by_slot b JOIN roll r USING (device_id, slot) CROSS JOIN layout l
+            WHERE b.slot >= l.genesis_slot
+            GROUP BY 1, 2
+           ON CONFLICT (epoch, device_id) DO UPDATE
+             SET credited_slots = e.credited_slots + excluded.credited_slots, heartbeats = e.heartbeats + excluded.heartbeats
+           RETURNING 1
+         ), metric_stats AS (
+           INSERT INTO epoch_metric_stats AS m (epoch, device_id, metric_id, total, max_slot_total, capped_total, slot_cap)
+           SELECT (b.slot - l.genesis_slot) / l.epoch_slots, b.device_id, b.metric_id, sum(b.added), max(s.total),
+                  CASE WHEN c.cap IS NULL THEN NULL ELSE sum(LEAST(s.total, c.cap) - LEAST(s.total - b.added, c.cap)) END, c.cap
+             FROM by_metric b JOIN sums s USING (device_id, slot, metric_id) CROSS JOIN layout l
+             LEFT JOIN LATERAL unnest(l.cap_metric_ids, l.cap_per_slot) AS c(metric_id, cap) ON c.metric_id = b.metric_id
+            WHERE b.slot >= l.genesis_slot
+            GROUP BY 1, 2, 3, c.cap
+           ON CONFLICT (epoch, device_id, metric_id) DO UPDATE
+             SET total = m.total + excluded.total,
+                 max_slot_total = greatest(m.max_slot_total, excluded.max_slot_total),
+                 capped_total = CASE WHEN m.slot_cap = excluded.slot_cap THEN m.capped_total + excluded.capped_total END,
+                 slot_cap = CASE WHEN m.slot_cap = excluded.slot_cap THEN m.slot_cap END
            RETURNING 1
          )
-         SELECT (SELECT count(*) FROM ins)::integer AS inserted, (SELECT count(*) FROM roll)::integer AS rollups, (SELECT count(*) FROM sums)::integer AS sums`,
+         SELECT (SELECT count(*) FROM ins)::integer AS inserted, (SELECT count(*) FROM device_stats)::integer AS device_stats,
+                (SELECT count(*) FROM metric_stats)::integer AS metric_stats`,
         [cols.device, cols.seq, cols.key, cols.ts, cols.slot, cols.recv, cols.raw, cols.metrics],
       );
       inserted = r?.inserted ?? 0;

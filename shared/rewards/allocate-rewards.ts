@@ -77,6 +77,13 @@ export function allocateRewards(scores: EpochScores, params: RewardParams): Epoc
     });
   }
 
+  // Each owner's eligible devices, grouped once (a scan per owner would be owners × devices).
+  const byOwnerDevices = new Map<string, (typeof eligible)[number][]>();
+  for (const d of eligible) {
+    const list = byOwnerDevices.get(d.owner!);
+    if (list === undefined) byOwnerDevices.set(d.owner!, [d]);
+    else list.push(d);
+  }
   const ownerKeys = [...new Set([...avail.keys(), ...contrib.keys()])].sort(cmp);
   const owners: OwnerReward[] = [];
   const devices: DeviceReward[] = [];
@@ -85,7 +92,7 @@ export function allocateRewards(scores: EpochScores, params: RewardParams): Epoc
     const c = contrib.get(owner) ?? 0n;
     if (a + c === 0n) continue;
     owners.push({ owner, availability: a, contribution: c, total: a + c });
-    const mine = eligible.filter((d) => d.owner === owner);
+    const mine = byOwnerDevices.get(owner) ?? [];
     const da = largestRemainder(a, mine.map((d) => ({ key: d.deviceId, weight: availWeight(d) })));
     const dc = largestRemainder(c, mine.map((d) => ({ key: d.deviceId, weight: contribWeight(d) })));
     for (const d of mine) {
