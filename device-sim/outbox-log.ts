@@ -1,11 +1,13 @@
 // The outbox log for the fault-suite auditor (issue 10, invariant A1: every heartbeat a device saw
 // acknowledged is stored exactly once). One JSON object per line, appended:
-//   {"deviceId":"<64 hex>","seq":"<decimal>","hex":"<payload hex>"}            a PUBACK arrived
+//   {"deviceId":"<64 hex>","seq":"<decimal>","hex":"<payload hex>"}            PUBACKed, not rejected
 //   {"deviceId":"<64 hex>","seq":"<decimal>","rejected":"<reason code>"}       a rejection event for
 //                                                                                 a seq logged above
-// A heartbeat is logged when its PUBACK arrives unless a rejection event for that seq came first;
-// when the broker acknowledges and then reports a rejection, the second line lets the auditor drop
-// it. seq is a decimal string because it is a u64 (docs/protocol.md §Heartbeat).
+// The device (sim-device.ts) writes the first form only once the outcome is settled: the PUBACK
+// arrived, no rejection event named the seq, and a PINGREQ round trip started after the PUBACK came
+// back on the same connection, so no event was still on its way. The second form is a safety net for a broker that delivers an event
+// later than that; the reader then drops the heartbeat. seq is a decimal string because it is a u64
+// (docs/protocol.md §Heartbeat).
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { toHex } from '../shared/hex.ts';
 

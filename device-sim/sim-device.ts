@@ -5,11 +5,39 @@
 // - CONNECT: client id = username = device id; password = a fresh connect token (144 hex chars) on
 //   every connect and reconnect, its timestamp strictly newer than the previous one (§Connect token).
 // - Heartbeats on devices/<id>/heartbeat at QoS 1; rejections arrive as JSON {seq, status, reason,
-//   message} on devices/<id>/events (§MQTT).
-// - An unacknowledged QoS 1 heartbeat is resent after a reconnect (mqtt.js keeps it in its outgoing
-//   store, MQTT-4.4.0-1), so a flaky link delays heartbeats but does not lose them. Deliberately
-//   invalid messages are removed from that store once the broker has rejected them or dropped the
-//   connection, so a misbehaving device does not resend its bad message forever.
+//   message} on devices/<id>/events (§MQTT). The broker PUBACKs a rejected heartbeat too (so the
+//   device does not resend it), which means a PUBACK alone does not say "accepted".
+//
+// What "acknowledged" means here (the outbox log, outbox-log.ts, issue 10 invariant A1): the broker
+// PUBACKed the heartbeat AND did not reject it. Three rules make that knowable:
+// 1. Subscribe first. The session is clean (MQTT-3.1.2-6: the broker forgets the subscription on
+//    every disconnect), so on every connection the device subscribes to its events topic and sends
+//    no heartbeat, not even a resend, before the SUBACK: a rejection published while the device has
+//    no subscription is dropped by the broker. mqtt.js cannot be left to resend by itself: on a
+//    reconnect it flushes its outgoing store first and renews subscriptions (`resubscribe`) only
+//    afterwards, so the device keeps its unacknowledged heartbeats in its own queue instead.
+// 2. Settle with a round trip. The edge broker publishes the rejection event before it lets the
+//    PUBACK go, but Aedes writes a QoS 1 PUBACK at once and the event only in the check phase of
+//    that event-loop turn (setImmediate in its deliverQoS), so the event normally arrives AFTER the
+//    PUBACK, and often after PUBACKs of later heartbeats rejected in the same turn (16 or 17 times
+//    for a stale backlog in sim-device.test.ts). So "a later packet" proves nothing: after a PUBACK
+//    the device sends a PINGREQ and settles the PUBACKs that came before it when the matching
+//    PINGRESP arrives. The broker can only read that PINGREQ in a later turn than the one that wrote
+//    the PUBACK, after the event went out. Every PINGREQ gets one PINGRESP (MQTT-3.12.4-1), in
+//    order on the connection, so counting both keeps mqtt.js's keepalive pings from being taken for
+//    the device's. (A rejection that itself runs in a check phase puts its event one turn later; a
+//    very fast round trip could still overtake that, and the outbox's second line covers it.)
+//    A PUBACK whose connection dies before its round trip is an unknown outcome: the heartbeat is
+//    sent again on the next connection, where a stored one is a harmless duplicate (bus Nats-Msg-Id
+//    window, ingest HB_DUPLICATE) and a rejected one is rejected again, this time with its event.
+// 3. An event without a seq (HB_RATE_LIMITED, HB_OVERSIZED) could be about any heartbeat whose
+//    outcome is still open on the connection: none of those is logged.
+// A persistent session (clean = 0) would not remove rule 1: the session lives in one broker process,
+// and a device that reconnects to another one (behind a load balancer, after a broker restart) gets
+// session present = 0 and must subscribe again before resending anyway.
+//
+// Deliberately invalid messages are never resent: after a lost connection they are dropped, as a
+// misbehaving device would not resend its bad message forever.
 import type { MqttClient, IClientOptions, Packet } from 'mqtt';
 import { BEHAVIOUR_INFO, type BehaviourName } from './behaviours.ts';
 import type { StatsRecorder } from './fleet-stats.ts';
@@ -62,22 +90,39 @@ export type DeviceDeps = {
   readonly onError: (deviceId: string, error: Error) => void;
 };
 
+/**
+ * Where one heartbeat stands. `queued`: waiting for a connection whose events subscription is
+ * acknowledged; `wire`: published on the current connection, no PUBACK yet; `acked`: PUBACKed on the
+ * current connection, outcome not settled yet (rule 2); `done`: outcome known (or given up).
+ */
+type SendState = 'queued' | 'wire' | 'acked' | 'done';
+
 type Sent = {
   readonly seq: bigint;
+  readonly topic: string;
   readonly payload: Buffer;
   /** True when the sender believes the network must accept and store it. */
   readonly valid: boolean;
   /**
-   * Goes to the outbox when acknowledged. False for burst heartbeats: they are valid, but the
-   * broker's rate-limit rejection event carries no seq, so the device cannot tell which of an
-   * acknowledged burst were stored.
+   * Goes to the outbox when settled as accepted. False for burst heartbeats: they are valid, but a
+   * burst is meant to be rate limited, and the HB_RATE_LIMITED event carries no seq.
    */
   readonly audit: boolean;
+  state: SendState;
+  /** Bumped on every (re)send; a callback from an earlier attempt is ignored. */
+  attempt: number;
   messageId: number | undefined;
   /** Written to the socket at least once (counted as sent then, not when queued). */
   wire: boolean;
-  acked: boolean;
+  /** PUBACKed at least once (counted as acknowledged once). */
+  everAcked: boolean;
+  /** Number of the inbound packet that carried its PUBACK (rule 2). */
+  pubackAt: number;
   rejected: string | undefined;
+  /** A seq-less rejection arrived while its outcome was open (rule 3). */
+  ambiguous: string | undefined;
+  /** Written to the outbox log as acknowledged. */
+  logged: boolean;
 };
 
 const RECENT_LIMIT = 512;
@@ -93,10 +138,25 @@ export class SimDevice {
   private offlineUntilTick = -1;
   private lastTokenTs = 0;
   private isConnected = false;
-  private subscribed = false;
+  /** The events subscription is acknowledged on the current connection (rule 1). */
+  private ready = false;
+  /** Connections opened so far; a SUBACK for an older one is ignored. */
+  private connection = 0;
+  /** Packets received from the broker so far, over all connections (rule 2). */
+  private inbound = 0;
+  /** PINGREQs written and PINGRESPs received on the current connection (rule 2). */
+  private pingsSent = 0;
+  private pongs = 0;
+  /** The device's own PINGREQs: number k settles the PUBACKs received up to packet `upTo`. */
+  private barriers: { k: number; upTo: number }[] = [];
   private stopped = false;
   private connectCalled = false;
-  private pending = 0;
+  /** Every send whose outcome is open, in the order they were made (seq order for valid ones). */
+  private readonly open = new Set<Sent>();
+  /** Waiting for a ready connection, in order. */
+  private queue: Sent[] = [];
+  /** PUBACKed on the current connection, waiting for a round trip (rule 2); in PUBACK order. */
+  private unsettled: Sent[] = [];
   /** Recent sends by seq (a replay adds a second entry for an old seq). */
   private readonly recent = new Map<string, Sent[]>();
   private readonly byPayload = new WeakMap<Buffer, Sent>();
@@ -141,7 +201,8 @@ export class SimDevice {
       reconnectPeriod: this.d.tuning.reconnectPeriodMs,
       reconnectOnConnackError: true,
       connectTimeout: 10_000,
-      resubscribe: true,
+      // The device subscribes itself on every connection, before sending (rule 1).
+      resubscribe: false,
     };
     const client = createClient(this.d.broker, opts, this.d.transport);
     this.client = client;
@@ -155,10 +216,16 @@ export class SimDevice {
       if (typeof e.code === 'number' && /Connection refused/.test(e.message)) this.d.stats.refused(this.d.behaviour, e.code);
       else if (!this.stopped) this.d.onError(this.deviceId, e);
     });
+    // 'packetreceive' is emitted before mqtt.js handles a packet (rule 2 numbers them).
+    client.on('packetreceive', (packet: Packet) => {
+      this.inbound += 1;
+      if (packet.cmd === 'pingresp') this.onPong();
+    });
     client.on('message', (topic, payload) => {
       if (topic === eventsTopic(this.deviceId)) this.onEventMessage(payload);
     });
     client.on('packetsend', (packet: Packet) => {
+      if (packet.cmd === 'pingreq') this.pingsSent += 1;
       if (packet.cmd === 'publish' && Buffer.isBuffer(packet.payload)) {
         const s = this.byPayload.get(packet.payload);
         if (s === undefined) return;
@@ -189,11 +256,24 @@ export class SimDevice {
 
   private onConnect(): void {
     this.isConnected = true;
+    this.ready = false;
+    this.pingsSent = 0;
+    this.pongs = 0;
+    this.barriers = [];
+    const connection = ++this.connection;
     this.d.stats.connected(this.d.behaviour);
-    if (!this.subscribed) {
-      this.subscribed = true;
-      this.client!.subscribe(eventsTopic(this.deviceId), { qos: 1 });
-    }
+    const client = this.client!;
+    client.subscribe(eventsTopic(this.deviceId), { qos: 1 }, (error) => {
+      if (connection !== this.connection || !this.isConnected) return;
+      if (error) {
+        // Refused (SUBACK 0x80) or the connection went away. Without the subscription no outcome is
+        // knowable, so nothing is sent; the next connection tries again.
+        if ((error as Error & { code?: number }).code !== undefined) this.d.onError(this.deviceId, new Error(`events subscription refused: ${error.message}`));
+        return;
+      }
+      this.ready = true;
+      this.flush();
+    });
   }
 
   private onClose(): void {
@@ -201,17 +281,63 @@ export class SimDevice {
       this.isConnected = false;
       this.d.stats.disconnected(this.d.behaviour);
     }
-    // The broker may close the connection over an invalid message instead of answering it; do not
-    // resend what was invalid on purpose.
-    for (const list of this.recent.values()) for (const s of list) if (!s.valid && !s.acked) this.dropOutgoing(s);
+    this.ready = false;
+    // Take back from mqtt.js everything this connection did not settle (it would otherwise resend
+    // it before the events subscription on the next connection, rule 1), then decide per send.
+    for (const s of this.open) {
+      if (s.state === 'wire') {
+        s.attempt += 1; // its 'Message removed' callback is not an outcome
+        if (s.messageId !== undefined) this.client?.removeOutgoingMessage(s.messageId);
+        s.messageId = undefined;
+      }
+      if (s.state !== 'wire' && s.state !== 'acked') continue;
+      // Known rejection: final. Invalid on purpose: not resent. Otherwise the outcome is unknown
+      // (no PUBACK, or a PUBACK not yet settled): send it again after the next SUBACK.
+      if (s.rejected !== undefined || !s.valid) this.finish(s);
+      else {
+        s.state = 'queued';
+        s.ambiguous = undefined;
+      }
+    }
+    this.unsettled = [];
+    this.barriers = [];
+    this.queue = [...this.open].filter((s) => s.state === 'queued');
   }
 
-  private dropOutgoing(s: Sent): void {
-    if (s.messageId !== undefined && this.client !== undefined) {
-      const id = s.messageId;
-      s.messageId = undefined;
-      this.client.removeOutgoingMessage(id);
+  private finish(s: Sent): void {
+    s.state = 'done';
+    this.open.delete(s);
+  }
+
+  /** Start a round trip covering every PUBACK received so far, unless one is already on its way. */
+  private barrier(): void {
+    // One at a time: PUBACKs that arrive meanwhile get the next one, started by onPong.
+    if (!this.ready || this.unsettled.length === 0 || this.barriers.length > 0) return;
+    const before = this.pingsSent;
+    this.client!.sendPing();
+    // Written synchronously while connected ('packetsend' counted it); otherwise no barrier.
+    if (this.pingsSent === before + 1) this.barriers.push({ k: this.pingsSent, upTo: this.inbound });
+  }
+
+  private onPong(): void {
+    this.pongs += 1;
+    while (this.barriers.length > 0 && this.barriers[0]!.k <= this.pongs) {
+      const { upTo } = this.barriers.shift()!;
+      while (this.unsettled.length > 0 && this.unsettled[0]!.pubackAt <= upTo) this.settle(this.unsettled.shift()!);
     }
+    this.barrier(); // PUBACKs that arrived while the round trip was out
+  }
+
+  private settle(s: Sent): void {
+    if (s.state !== 'acked') return; // already finished (rejected) or taken back
+    this.finish(s);
+    if (!s.valid || s.rejected !== undefined || s.ambiguous !== undefined) return;
+    if (s.audit) {
+      this.d.outbox?.acknowledged(this.deviceId, s.seq, s.payload);
+      s.logged = true;
+    }
+    this.history.push(s);
+    if (this.history.length > 8) this.history.shift();
   }
 
   private onEventMessage(payload: Buffer): void {
@@ -230,14 +356,24 @@ export class SimDevice {
     }
     if (ev.status === 'rejected') {
       this.d.stats.rejected(this.d.behaviour, ev.reason);
-      const list = ev.seq !== undefined ? this.recent.get(ev.seq) : undefined;
-      // Attribute the event to the newest unattributed send of that seq: for a replay that is the
-      // replayed copy, never the original the network already stored.
-      const s = list?.slice().reverse().find((x) => x.rejected === undefined);
-      if (s !== undefined) {
-        s.rejected = ev.reason;
-        if (!s.valid) this.dropOutgoing(s);
-        if (s.audit && s.acked) this.d.outbox?.rejectedAfterAck(this.deviceId, s.seq, ev.reason);
+      if (ev.seq !== undefined) {
+        // Attribute the event to the newest unattributed send of that seq: for a replay that is the
+        // replayed copy, never the original the network already stored.
+        const s = this.recent
+          .get(ev.seq)
+          ?.slice()
+          .reverse()
+          .find((x) => x.rejected === undefined);
+        if (s !== undefined) {
+          s.rejected = ev.reason;
+          if (s.state === 'acked') this.finish(s);
+          // Logged already: rule 2's round trip came back before the event (see its caveat). The
+          // second outbox line takes the heartbeat out of the audit again.
+          if (s.logged) this.d.outbox?.rejectedAfterAck(this.deviceId, s.seq, ev.reason);
+        }
+      } else {
+        // No seq (rule 3): any send whose outcome is open on this connection may be the one.
+        for (const s of this.open) if (s.state === 'wire' || s.state === 'acked') s.ambiguous = ev.reason;
       }
     }
     this.d.onEvent?.(this.deviceId, this.d.behaviour, ev);
@@ -256,20 +392,63 @@ export class SimDevice {
 
   private publish(topic: string, payload: Uint8Array, seq: bigint, valid: boolean, audit = valid): void {
     const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    const s: Sent = { seq, payload: buf, valid, audit, messageId: undefined, wire: false, acked: false, rejected: undefined };
+    const s: Sent = {
+      seq,
+      topic,
+      payload: buf,
+      valid,
+      audit,
+      state: 'queued',
+      attempt: 0,
+      messageId: undefined,
+      wire: false,
+      everAcked: false,
+      pubackAt: 0,
+      rejected: undefined,
+      ambiguous: undefined,
+      logged: false,
+    };
     this.remember(s);
     this.byPayload.set(buf, s);
-    this.pending += 1;
-    this.client!.publish(topic, buf, { qos: 1 }, (error) => {
-      this.pending -= 1;
-      if (error) return; // removed on purpose, or the client was ended while it was in flight
-      s.acked = true;
-      this.d.stats.acknowledged(this.d.behaviour);
-      if (s.valid && s.rejected === undefined) {
-        if (s.audit) this.d.outbox?.acknowledged(this.deviceId, s.seq, s.payload);
-        this.history.push(s);
-        if (this.history.length > 8) this.history.shift();
+    this.open.add(s);
+    this.queue.push(s);
+    this.flush();
+  }
+
+  /** Send what is queued, in order, once the events subscription is in place (rule 1). */
+  private flush(): void {
+    while (this.ready && this.queue.length > 0) {
+      const s = this.queue.shift()!;
+      if (s.state === 'queued') this.send(s);
+    }
+  }
+
+  private send(s: Sent): void {
+    const attempt = ++s.attempt;
+    s.state = 'wire';
+    this.byPayload.set(s.payload, s); // a replay reuses an older heartbeat's buffer
+    this.client!.publish(s.topic, s.payload, { qos: 1 }, (error) => {
+      if (attempt !== s.attempt || s.state !== 'wire') return;
+      if (error) {
+        // mqtt.js gave up on it without a PUBACK (not taken back by onClose): like a lost connection.
+        if (this.stopped || !s.valid) this.finish(s);
+        else {
+          s.state = 'queued';
+          this.queue.push(s);
+          this.flush();
+        }
+        return;
       }
+      s.state = 'acked';
+      s.messageId = undefined;
+      if (!s.everAcked) {
+        s.everAcked = true;
+        this.d.stats.acknowledged(this.d.behaviour);
+      }
+      if (s.rejected !== undefined) return this.finish(s); // the event came first: settled
+      s.pubackAt = this.inbound; // 'packetreceive' for this PUBACK has just run
+      this.unsettled.push(s);
+      this.barrier();
     });
   }
 
@@ -316,7 +495,7 @@ export class SimDevice {
       }
     }
     // A device's buffer is finite: while the broker refuses or cannot be reached, stop piling up.
-    if (this.pending >= t.maxPending) return;
+    if (this.open.size >= t.maxPending) return;
     const misbehave = BEHAVIOUR_INFO[b].expect.outcome === 'rejected' && this.d.random() < t.misbehaveRate;
     if (!misbehave) {
       await this.honest(b === 'inflate');
@@ -372,10 +551,10 @@ export class SimDevice {
     }
   }
 
-  /** Valid heartbeats still waiting for their PUBACK. */
-  private validInFlight(): number {
+  /** Valid heartbeats whose outcome is still open. */
+  private validOpen(): number {
     let n = 0;
-    for (const list of this.recent.values()) for (const s of list) if (s.valid && !s.acked && s.rejected === undefined) n++;
+    for (const s of this.open) if (s.valid) n++;
     return n;
   }
 
@@ -384,17 +563,17 @@ export class SimDevice {
     this.publish(heartbeatTopic(this.deviceId), m.payload, m.seq, false);
   }
 
-  /** Stop ticking and disconnect, giving in-flight messages up to `drainMs` to be acknowledged. */
+  /** Stop ticking and disconnect, giving open heartbeats up to `drainMs` to be settled. */
   async stop(drainMs = 2000): Promise<void> {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     const client = this.client;
     // Never connected (stopped before its start delay): mqtt.js has no stream to end.
     if (client === undefined || !this.connectCalled) return;
-    // Let acknowledgements for in-flight heartbeats arrive (they go to the outbox), then close. A
-    // device that is reconnecting gets the same grace: mqtt.js resends after the reconnect.
+    // Let in-flight heartbeats be PUBACKed and settled (they go to the outbox), then close. A device
+    // that is reconnecting gets the same grace: it resends after the next SUBACK.
     const deadline = Date.now() + drainMs;
-    while (this.validInFlight() > 0 && Date.now() < deadline && (this.isConnected || this.offlineUntilTick < this.tickNo))
+    while (this.validOpen() > 0 && Date.now() < deadline && (this.isConnected || this.offlineUntilTick < this.tickNo))
       await new Promise((r) => setTimeout(r, 20));
     await new Promise<void>((resolve) => client.end(true, () => resolve()));
   }
