@@ -22,6 +22,7 @@ import { createOracleHttpServer, type OracleHttpServer } from './http/server.ts'
 import { errorResponse, type ApiRequest, type ApiResponse } from './http/router.ts';
 import { startIngest, type IngestService } from './ingest/ingest-service.ts';
 import { createIngestMetrics } from './ingest/ingest-metrics.ts';
+import { createSessionIngestMetrics } from './ingest/session-metrics.ts';
 import { addEpochRoutes } from './epochs/epoch-routes.ts';
 import { EpochPipeline } from './epochs/epoch-pipeline.ts';
 import { StorePostJournal } from './epochs/store-post-journal.ts';
@@ -139,6 +140,7 @@ export async function startOracleService(o: OracleServiceOptions): Promise<Oracl
         workers: cfg.ingestWorkers,
         batchSize: cfg.batchSize,
         metrics: createIngestMetrics(metrics),
+        sessionMetrics: createSessionIngestMetrics(metrics),
         log: o.logFor('ingest'),
       });
       log({ msg: 'ingest started', bus: bus.kind, workers: cfg.ingestWorkers });

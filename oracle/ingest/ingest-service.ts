@@ -1,10 +1,13 @@
-// Run N ingest workers on one durable consumer and stop them gracefully (issue 4 §Ingest).
+// Run N ingest workers on one durable consumer and stop them gracefully (issue 4 §Ingest), and one
+// session-report worker on its own durable `<durable>-sessions` (docs/storage.md §Session reports).
 import type { Bus } from '../../bus/bus.ts';
 import type { Store } from '../store/store.ts';
 import { ensureSetting } from '../store/settings.ts';
 import { IngestWorker } from './ingest-worker.ts';
 import type { IngestRules } from './classify.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
+import { SessionIngestWorker } from './session-ingest.ts';
+import type { SessionIngestMetrics } from './session-metrics.ts';
 
 export type IngestServiceOptions = {
   readonly store: Store;
@@ -14,6 +17,7 @@ export type IngestServiceOptions = {
   readonly workers: number;
   readonly batchSize?: number;
   readonly metrics?: IngestMetrics;
+  readonly sessionMetrics?: SessionIngestMetrics;
   readonly log?: (event: Record<string, unknown>) => void;
 };
 
@@ -36,5 +40,13 @@ export async function startIngest(opts: IngestServiceOptions): Promise<IngestSer
     w.start();
     workers.push(w);
   }
-  return { stop: async () => void (await Promise.all(workers.map((w) => w.stop()))) };
+  // Session reports are a handful of messages a minute: one worker per process is plenty.
+  const sessions = new SessionIngestWorker({
+    store: opts.store,
+    consumer: opts.bus.sessionConsumer(`${opts.durable}-sessions`),
+    ...(opts.sessionMetrics !== undefined ? { metrics: opts.sessionMetrics } : {}),
+    ...(opts.log !== undefined ? { log: opts.log } : {}),
+  });
+  sessions.start();
+  return { stop: async () => void (await Promise.all([...workers.map((w) => w.stop()), sessions.stop()])) };
 }

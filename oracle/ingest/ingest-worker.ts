@@ -32,7 +32,7 @@ export type IngestWorkerOptions = {
 
 export type BatchStats = { readonly delivered: number; readonly accepted: number; readonly rejected: number };
 
-function isTransient(e: unknown): boolean {
+export function isTransient(e: unknown): boolean {
   if (isPulseError(e, 'STORE_UNAVAILABLE')) return true;
   const code = (e as { code?: unknown } | null)?.code;
   // SQLSTATE classes 08 (connection), 40 (serialization failure, deadlock), 53 (resources),
