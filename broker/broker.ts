@@ -163,6 +163,17 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     maxClientsIdLength: 128,
     drainTimeout: 10_000,
     heartbeatInterval: 60_000,
+    // No mqemitter concurrency limit (Aedes' default is 100). With a limit, emits beyond 100 in
+    // flight wait in mqemitter's queue, and when one in-flight emit completes, mqemitter 7 runs the
+    // queued ones recursively for as long as their listeners finish synchronously (released → _do →
+    // fastparallel → released …): ~2,000 queued synchronous emits ($SYS connect/disconnect notices,
+    // rejected or unwatched heartbeats) behind 100 slow deliveries (a subscriber whose socket waits
+    // for 'drain') overflow the stack, "RangeError: Maximum call stack size exceeded", and kill the
+    // process. Reproduced with a paused service-account subscriber and one flooding device
+    // (broker/emit-storm.test.ts). The queue bounded nothing (it is unbounded), it only made one slow
+    // subscriber stall every publish in the broker; without it each emit completes on its own
+    // deliveries, and slow clients are still cut off by drainTimeout.
+    concurrency: 0,
   });
   // Connected time of device sessions, reported to the bus every interval (docs/broker.md §Session reports).
   const sessionReports = new SessionReporter({ brokerId: broker.id, publisher: deps.bus.sessionPublisher(), intervalMs: config.sessionReportMs, now, log, registry: metrics.registry });
