@@ -13,6 +13,7 @@ import type { OperatorConfig } from './api/operator-surface.ts';
 import { startOperatorSurface, type OperatorSurface } from './api/operator-surface.ts';
 import { deviceStatusHandler } from './api/operator-api.ts';
 import { timingOf, rewardParamsOf, type EpochConfig } from './epochs/epoch-config.ts';
+import { ensureCursor } from './epochs/epoch-stats.ts';
 import { openStore } from './store/open-store.ts';
 import { migrate } from './store/migrate.ts';
 import { ensureSetting } from './store/settings.ts';
@@ -99,6 +100,9 @@ export async function startOracleService(o: OracleServiceOptions): Promise<Oracl
     // The timing is part of every slot and epoch number in the database: fixed at creation.
     await ensureSetting(store, 'genesis_ms', String(timing.genesisMs));
     await ensureSetting(store, 'epoch_slots', String(timing.epochSlots));
+    // Record the epoch layout and per-slot caps before ingest starts, so ingest keeps the epoch
+    // counters from its first batch (oracle/epochs/epoch-stats.ts).
+    await ensureCursor(store, timing, params);
 
     const metrics = new PromRegistry();
     const registry = new Registry({ store, networkId: cfg.networkId, verifier: nativeVerifier });
