@@ -147,9 +147,11 @@ export async function startDevNetwork(cfg: DevConfig, logFor: (component: string
     });
     stops.push(() => oracle.stop());
 
-    // 3. Broker on the same registry.
+    // 3. Broker on the same registry. Session reports at least twice per grace period, so an epoch's
+    // last connected time reaches the oracle before the epoch closes (docs/broker.md §Session reports).
+    const sessionReportMs = Math.max(1_000, Math.min(30_000, (cfg.graceSeconds * 1000) / 2));
     const broker = await startBroker(
-      brokerConfig({ mqttHost: cfg.host, mqttPort: cfg.mqttPort, wsHost: cfg.host, wsPort: cfg.wsPort, tlsPort: undefined, wssPort: undefined, metricsHost: cfg.host, metricsPort: 0, networkId: cfg.networkId, bus: 'memory' }),
+      brokerConfig({ mqttHost: cfg.host, mqttPort: cfg.mqttPort, wsHost: cfg.host, wsPort: cfg.wsPort, tlsPort: undefined, wssPort: undefined, metricsHost: cfg.host, metricsPort: 0, networkId: cfg.networkId, bus: 'memory', sessionReportMs }),
       { bus, directory: new StoreDeviceDirectory(oracle.store) },
     );
     stops.push(() => broker.close());
