@@ -43,6 +43,20 @@ export class PulseBroker {
   health(): Promise<number | undefined> {
     return httpStatus(`http://127.0.0.1:${this.metricsPort}/health`);
   }
+
+  /**
+   * A counter from the broker's /metrics, summed over the series whose labels contain `labels`
+   * (e.g. counter('pulse_broker_connects_total', 'outcome="accepted"')); 0 when it has no series yet.
+   */
+  async counter(name: string, labels = ''): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`, { signal: AbortSignal.timeout(3_000) })).text();
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+      if (m?.[1] === name && (m[2] ?? '').includes(labels)) sum += Number(m[3]);
+    }
+    return sum;
+  }
 }
 
 export class PulseOracle {
@@ -143,8 +157,9 @@ export class PulseStack {
           // The fleet sends several heartbeats a second per device and reconnects in bursts after
           // each fault; the production defaults (1/s, 20 connects/s per address) would reject that
           // load as abuse, which is not what these scenarios test.
-          // No HB_RATE_LIMITED here: its event carries no seq, so a device could not tell which of
-          // its acknowledged heartbeats it applies to (device-sim/outbox-log.ts).
+          // No HB_RATE_LIMITED here: its event carries no seq, so a device cannot tell which of its
+          // heartbeats it applies to and logs none of those in flight (device-sim/sim-device.ts,
+          // rule 3): the audit would cover fewer heartbeats for no gain.
           PULSE_PUBLISH_RATE: '1000',
           PULSE_PUBLISH_BURST: '10000',
           PULSE_CONNECT_RATE: '1000',
