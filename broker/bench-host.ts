@@ -1,7 +1,8 @@
 // Child-process host for broker benchmarks (bench/broker.ts, bench/connections.ts): runs either the
 // Pulse broker (verification, JetStream or in-memory bus) or bare Aedes with no hooks, in its own
-// process so the load generator and the broker do not share an event loop, and so RSS is the
-// broker's alone. Driven over IPC: start → {port}; rss → {rss}; stop → exit.
+// process so the load generator and the broker do not share an event loop, and so RSS and CPU time
+// are the broker's alone. Driven over IPC: start → {port}; rss → {rss}; cpu → {cpuMicros} (user +
+// system time of the whole process, threadpool included); stop → exit.
 import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
 import { startBroker, type BrokerHandle } from './broker.ts';
@@ -21,7 +22,7 @@ export type HostStart = {
   readonly stream: string;
   readonly prefix: string;
 };
-type HostMessage = HostStart | { readonly cmd: 'rss' } | { readonly cmd: 'stop' };
+type HostMessage = HostStart | { readonly cmd: 'rss' } | { readonly cmd: 'cpu' } | { readonly cmd: 'stop' };
 
 let pulse: BrokerHandle | undefined;
 let bus: Bus | undefined;
@@ -93,6 +94,9 @@ process.on('message', (raw: unknown) => {
         await new Promise((r) => setTimeout(r, 50));
         g?.();
         send({ rss: process.memoryUsage().rss });
+      } else if (m.cmd === 'cpu') {
+        const u = process.cpuUsage();
+        send({ cpuMicros: u.user + u.system });
       } else if (m.cmd === 'stop') {
         await stop();
         send({ stopped: true });

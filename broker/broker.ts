@@ -33,6 +33,7 @@ import { DirectoryCache } from './directory-cache.ts';
 import { mayPublish, mayReceive, maySubscribe, type Principal } from './acl.ts';
 import { checkHeartbeat } from './edge-check.ts';
 import { peekSeq } from './peek-seq.ts';
+import { BatchedPublisher } from './batched-publisher.ts';
 import { createBrokerMetrics, type BrokerMetrics } from './metrics.ts';
 import { SessionReporter } from './session-reporter.ts';
 import { silentLogger, type Logger } from './log.ts';
@@ -130,7 +131,8 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   const metrics = deps.metrics ?? createBrokerMetrics();
   const verifier = deps.verifier ?? nativeVerifier;
   const now = deps.now ?? Date.now;
-  const publisher: BusPublisher = deps.bus.publisher();
+  // One burst of bus publishes per event-loop turn (broker/batched-publisher.ts).
+  const publisher: BusPublisher = new BatchedPublisher(deps.bus.publisher());
   const directory = new DirectoryCache(deps.directory, config.directoryTtlMs);
   const publishLimiter = new RateLimiter(config.publishRate, config.publishBurst);
   const connectLimiter = new RateLimiter(config.connectRate, config.connectBurst);
