@@ -51,11 +51,22 @@ CREATE TABLE epoch_metric_stats (
 -- bulk (a heartbeat per row in ingest, a score per device in the close): PostgreSQL's regex engine
 -- costs ~6 µs per check here, which was 1.5 s of a 100,000-device close (bench/README.md §epoch).
 -- "exactly 64 (40) characters, all of them lowercase hex" is what '^[0-9a-f]{64}$' said.
-ALTER TABLE heartbeats
-  DROP CONSTRAINT heartbeats_device_id_check,
-  DROP CONSTRAINT heartbeats_key_id_check,
-  ADD CONSTRAINT heartbeats_device_id_check CHECK (octet_length(device_id) = 64 AND ltrim(device_id, '0123456789abcdef') = ''),
-  ADD CONSTRAINT heartbeats_key_id_check CHECK (octet_length(key_id) = 64 AND ltrim(key_id, '0123456789abcdef') = '');
+--
+-- heartbeats only on plain PostgreSQL: on TimescaleDB it is a hypertable with compression, and
+-- TimescaleDB releases before 2.19 refuse to add a constraint once a chunk is compressed (after
+-- 7 days), which would fail this migration and keep the oracle from starting. There it keeps the
+-- regex checks. Adding the constraint checks the existing rows once (a scan of the table).
+DO $$
+BEGIN
+  IF (SELECT value FROM oracle_settings WHERE key = 'storage_mode') IS DISTINCT FROM 'timescaledb' THEN
+    ALTER TABLE heartbeats
+      DROP CONSTRAINT heartbeats_device_id_check,
+      DROP CONSTRAINT heartbeats_key_id_check,
+      ADD CONSTRAINT heartbeats_device_id_check CHECK (octet_length(device_id) = 64 AND ltrim(device_id, '0123456789abcdef') = ''),
+      ADD CONSTRAINT heartbeats_key_id_check CHECK (octet_length(key_id) = 64 AND ltrim(key_id, '0123456789abcdef') = '');
+  END IF;
+END
+$$;
 ALTER TABLE epoch_device_scores
   DROP CONSTRAINT epoch_device_scores_device_id_check,
   DROP CONSTRAINT epoch_device_scores_owner_check,

@@ -57,6 +57,17 @@ for (const backend of backends(pgOk)) {
       await store.query('UPDATE devices SET owner_nonce = $2 WHERE device_id = $1', [id, ((1n << 64n) - 1n).toString()]);
       await expect(store.query("INSERT INTO rejections (reason, detail, raw, raw_length, received_at) VALUES ('bad reason', '', '\\x'::bytea, 0, 0)")).rejects.toThrow();
       await expect(store.query('INSERT INTO slot_metric_sums (device_id, slot, metric_id, total) VALUES ($1, 1, 70000, 1)', [id])).rejects.toThrow();
+      // 006 rewrote the hex-format checks of the bulk-written tables without regexes: same rule.
+      const hb = (device: string, key: string) =>
+        store.query("INSERT INTO heartbeats (device_id, seq, key_id, ts, at, slot, received_at, raw, metrics) VALUES ($1, 1, $2, 0, now(), 0, 0, $3, '{}')", [device, key, new Uint8Array(119)]);
+      for (const bad of ['AB'.repeat(32), 'ab'.repeat(31), `${'ab'.repeat(32)}0`, `${'ab'.repeat(31)}a\n`, `${'ab'.repeat(31)}é`]) {
+        await expect(hb(bad, id), bad).rejects.toThrow(/heartbeats_device_id_check/);
+        await expect(hb(id, bad), bad).rejects.toThrow(/heartbeats_key_id_check/);
+      }
+      await hb(id, id);
+      for (const bad of [`0x${'A'.repeat(40)}`, `0X${'a'.repeat(40)}`, `0x${'a'.repeat(41)}`, `0x${'a'.repeat(39)}`])
+        await expect(store.query('INSERT INTO cumulative_rewards (owner, cumulative, last_epoch) VALUES ($1, 1, 0)', [bad]), bad).rejects.toThrow(/cumulative_rewards_owner_check/);
+      await store.query('INSERT INTO cumulative_rewards (owner, cumulative, last_epoch) VALUES ($1, 1, 0)', [`0x${'a'.repeat(40)}`]);
     });
   });
 }

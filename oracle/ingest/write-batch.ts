@@ -196,6 +196,9 @@ async function writeInTransaction(tx: Sql, candidates: readonly Candidate[], rej
              FROM by_slot b JOIN roll r USING (device_id, slot) CROSS JOIN layout l
             WHERE b.slot >= l.genesis_slot
             GROUP BY 1, 2
+            -- Rows are locked in (device, epoch) order, the order session-report ingest uses too
+            -- (oracle/ingest/session-ingest.ts), so the two never deadlock on these rows.
+            ORDER BY b.device_id, 1
            ON CONFLICT (epoch, device_id) DO UPDATE
              SET credited_slots = e.credited_slots + excluded.credited_slots, heartbeats = e.heartbeats + excluded.heartbeats
            RETURNING 1
