@@ -89,6 +89,20 @@ describe('session report codec', () => {
     if (!r.ok) expect(r.code).toBe('SESSION_BAD_REPORT');
   });
 
+  // A window is at most 2 h (twice the longest --session-report-interval): one report can no longer
+  // make the oracle split years of connected time into millions of rows (review: split-blowup).
+  it('refuses a window longer than 2 h, and accepts one of exactly 2 h', () => {
+    const H2 = 2 * 3_600_000;
+    expect(decodeSessionReport(bytes(wire({ to: T0 + H2, intervals: [[dev(1), T0, T0 + H2]] }))).ok).toBe(true);
+    for (const span of [H2 + 1, 3.15e11]) {
+      const r = decodeSessionReport(bytes(wire({ from: T0 - span, to: T0, intervals: [[dev(1), T0 - span, T0]] })));
+      expect(r).toMatchObject({ ok: false, code: 'SESSION_BAD_REPORT' });
+      expect(checkSessionReport(report([], { from: T0 - span, to: T0 })).ok).toBe(false);
+    }
+    // Also a window far beyond any clock: the bound holds however large the numbers are.
+    expect(decodeSessionReport(bytes(wire({ from: 0, to: Number.MAX_SAFE_INTEGER, intervals: [] }))).ok).toBe(false);
+  });
+
   it('accepts an interval that ends where the next one of the same device starts', () => {
     expect(decodeSessionReport(bytes(wire({ intervals: [[dev(1), T0, T0 + 5], [dev(1), T0 + 5, T0 + 8]] }))).ok).toBe(true);
   });

@@ -6,7 +6,8 @@
 //    "intervals":[["<deviceId>",<from ms>,<to ms>],…]}
 // A broker with many connected devices splits one report into parts of at most
 // MAX_INTERVALS_PER_PART intervals (~100 bytes each as JSON, so a part stays far below NATS's default
-// 1 MiB max_payload); every part carries the same window and its own id.
+// 1 MiB max_payload); every part carries the same window and its own id. A window is at most
+// MAX_REPORT_WINDOW_MS long, which bounds what one report can cost the oracle.
 //
 // Decoding is strict and returns a Result (house style: invalid data is a result, not an exception):
 // a consumer counts and terminates what fails (SESSION_BAD_REPORT) and never crashes on it.
@@ -18,6 +19,14 @@ export const SESSION_REPORT_VERSION = 1;
 export const MAX_INTERVALS_PER_PART = 2_000;
 /** Parts per report: 10,000 × 2,000 intervals is far beyond what one broker process holds. */
 export const MAX_PARTS = 10_000;
+/**
+ * Longest report window, ms: 2 h, twice the longest --session-report-interval (1 h, broker/config.ts),
+ * so a late timer never reaches it (the broker's tracker cuts a longer gap, broker/session-tracker.ts).
+ * It bounds the oracle's work per report: every interval lies in the window, and splitting one at
+ * epoch boundaries costs one row per open epoch it touches (oracle/ingest/session-epochs.ts). Without
+ * it, one report of a 10-year window over 1-minute epochs was 5 million rows.
+ */
+export const MAX_REPORT_WINDOW_MS = 2 * 3_600_000;
 
 /** A broker id is one NATS subject token: it names the subject `<prefix>.sessions.<brokerId>`. */
 const BROKER_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -67,6 +76,7 @@ export function checkSessionReport(r: SessionReport): BusSessionReport {
   if (!isNat(r.parts) || r.parts < 1 || r.parts > MAX_PARTS) return bad(`parts must be an integer 1 … ${MAX_PARTS}`);
   if (!isNat(r.part) || r.part >= r.parts) return bad('part must be an integer below parts');
   if (!isNat(r.from) || !isNat(r.to) || r.from >= r.to) return bad('the window must be unix ms with from < to');
+  if (r.to - r.from > MAX_REPORT_WINDOW_MS) return bad(`the window must be at most ${MAX_REPORT_WINDOW_MS} ms long`);
   if (!Array.isArray(r.intervals) || r.intervals.length > MAX_INTERVALS_PER_PART) return bad(`intervals must be a list of at most ${MAX_INTERVALS_PER_PART}`);
   let prev: SessionInterval | undefined;
   for (let k = 0; k < r.intervals.length; k++) {

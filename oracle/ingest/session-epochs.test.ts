@@ -87,6 +87,72 @@ describe('connected time by epoch', () => {
     expect(t.beforeGenesisMs).toBe(0);
   });
 
+  /**
+   * A layout that counts how often it is read and throws past `budget` reads: every epoch the
+   * splitter visits reads it a few times (epochOfTime, epochStartMs), so the count measures the work
+   * without a clock, and a splitter that walks closed or pre-genesis epochs one by one fails fast
+   * instead of allocating millions of pieces.
+   */
+  function budgeted(l: EpochLayout, budget: number): EpochLayout & { readonly reads: number } {
+    let reads = 0;
+    const read = <T>(v: T): T => {
+      if (++reads > budget) throw new Error(`layout read more than ${budget} times: the splitter visits epochs one by one`);
+      return v;
+    };
+    return {
+      get genesisSlot() { return read(l.genesisSlot); },
+      get epochSlots() { return read(l.epochSlots); },
+      get slotMs() { return read(l.slotMs); },
+      get reads() { return reads; },
+    };
+  }
+
+  it('accounts closed and pre-genesis time arithmetically: a 10-year interval over 1-minute epochs costs a few open epochs (review: split-blowup)', () => {
+    const T = 1_700_000_000_000;
+    const span = 3.15e11; // ~10 years: 5.25 million 1-minute epochs
+    const l = { genesisSlot: 0, epochSlots: 1, slotMs: 60_000 };
+    const nextEpoch = epochOfTime(T, l) - 2; // the last 3 epochs (the last one partial) are open
+    const b = budgeted(l, 1_000);
+    const t = connectedTimeByEpoch([{ deviceId: dev(1), from: T - span, to: T }], b, nextEpoch);
+    expect(t.add).toEqual([
+      { epoch: nextEpoch, deviceId: dev(1), ms: 60_000 },
+      { epoch: nextEpoch + 1, deviceId: dev(1), ms: 60_000 },
+      { epoch: nextEpoch + 2, deviceId: dev(1), ms: T - epochStartMs(nextEpoch + 2, l) },
+    ]);
+    expect(t.epochClosedMs).toBe(epochStartMs(nextEpoch, l) - (T - span));
+    expect(t.beforeGenesisMs).toBe(0);
+
+    // The same ten years entirely before genesis, and straddling it with genesis closed.
+    const late = { genesisSlot: Math.floor(T / 60_000) + 10, epochSlots: 1, slotMs: 60_000 };
+    expect(connectedTimeByEpoch([{ deviceId: dev(1), from: T - span, to: T }], budgeted(late, 1_000), 0)).toEqual({ add: [], epochClosedMs: 0, beforeGenesisMs: span, cappedMs: 0 });
+    const mid = { genesisSlot: Math.floor((T - span / 2) / 60_000), epochSlots: 1, slotMs: 60_000 };
+    const m = connectedTimeByEpoch([{ deviceId: dev(2), from: T - span, to: T }], budgeted(mid, 1_000), epochOfTime(T, mid) + 1);
+    expect(m).toEqual({ add: [], epochClosedMs: T - mid.genesisSlot * 60_000, beforeGenesisMs: mid.genesisSlot * 60_000 - (T - span), cappedMs: 0 });
+  });
+
+  it('visits only the epochs that are open, for any layout, interval length and cursor', () => {
+    fc.assert(
+      fc.property(
+        layout,
+        fc.integer({ min: 0, max: 2 ** 40 }),
+        fc.integer({ min: 1, max: 2 ** 45 }),
+        fc.integer({ min: 0, max: 6 }),
+        (l, offset, len, openEpochs) => {
+          const from = Math.max(0, l.genesisSlot * l.slotMs - 2 ** 39) + offset;
+          const to = from + len;
+          // The cursor leaves only the last `openEpochs` epochs of the interval open (or none).
+          const nextEpoch = Math.max(0, epochOfTime(to - 1, l) + 1 - openEpochs);
+          const open = Math.max(0, epochOfTime(to - 1, l) + 1 - Math.max(nextEpoch, epochOfTime(from, l)));
+          const b = budgeted(l, 50 + 20 * open);
+          const t = connectedTimeByEpoch([{ deviceId: dev(1), from, to }], b, nextEpoch);
+          expect(t.add.length).toBe(open);
+          expect(t.add.reduce((a, x) => a + x.ms, 0) + t.epochClosedMs + t.beforeGenesisMs + t.cappedMs).toBe(len);
+          expect(t.cappedMs).toBe(0);
+        },
+      ),
+    );
+  });
+
   it('conserves every millisecond and keeps each (epoch, device) within the epoch length', () => {
     fc.assert(
       fc.property(
