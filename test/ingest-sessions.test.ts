@@ -178,6 +178,108 @@ for (const backend of backends(pgOk)) {
       expect(await counter(metrics, 'connectedMs', 'capped')).toBe(26_000);
     });
 
+    // Review: the added time was new − old with `old` read from the statement's snapshot; when a second
+    // worker committed to the same row while this upsert waited for its lock, the upsert built on the
+    // newer value and the difference counted the other worker's time too (and capped went negative).
+    it.skipIf(backend.name !== 'postgres')('counts only what its own upsert added when another worker adds to the same rows while it waits for their locks', async () => {
+      await setCursor(0, LAYOUT);
+      const d = newDevice();
+      await registerDevices(new Registry({ store, networkId: TEST_NETWORK }), [d]);
+      await store.query('INSERT INTO epoch_device_stats (epoch, device_id, connected_ms) VALUES (20, $1, 1000), (21, $1, 1000)', [d.deviceId]);
+      const bus = new MemoryBus();
+      const metrics = createSessionIngestMetrics(new PromRegistry());
+      const worker = new SessionIngestWorker({ store, consumer: bus.sessionConsumer('sessions'), metrics, log: () => undefined });
+      await bus.sessionPublisher().publish(
+        report([
+          { deviceId: d.deviceId, from: epochStart(20) + 1_000, to: epochStart(20) + 5_000 }, // +4 s
+          { deviceId: d.deviceId, from: epochStart(21), to: epochStart(21) + 6_000 }, // +6 s, of which 2 s over the 10 s epoch
+        ]),
+      );
+      // Another session worker's upsert to the same rows, holding their locks until released.
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let locked!: () => void;
+      const holding = new Promise<void>((r) => (locked = r));
+      const other = store.transaction(async (tx) => {
+        await tx.query('UPDATE epoch_device_stats SET connected_ms = connected_ms + CASE epoch WHEN 20 THEN 2000 ELSE 5000 END WHERE device_id = $1 AND epoch IN (20, 21)', [d.deviceId]);
+        locked();
+        await gate;
+      });
+      await holding;
+      const batch = await bus.sessionConsumer('sessions').fetch(10, 5);
+      const ours = worker.processBatch(batch);
+      // Our statement has taken its snapshot and waits for the row locks; then the other commits.
+      for (let i = 0; i < 500; i++) {
+        const waiting = await store.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+        if (waiting.length > 0) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      release();
+      await other;
+      const s = await ours;
+      // 20: 1 + 2 (other) + 4 (ours) = 7 s. 21: 1 + 5 (other) + 6 (ours) capped at the 10 s epoch: ours added 4 s.
+      expect(await connected(d.deviceId)).toEqual({ '20': 7_000, '21': 10_000 });
+      expect(s).toMatchObject({ counted: 1, addedMs: 8_000, ignoredMs: { capped: 2_000, unknownDevice: 0 } });
+      expect(await counter(metrics, 'connectedMs', 'counted')).toBe(8_000);
+      expect(await counter(metrics, 'connectedMs', 'capped')).toBe(2_000);
+    });
+
+    // Heartbeat ingest locks epoch_device_stats rows in (device_id, epoch) order (write-batch.ts), and
+    // so must this upsert, or the two can deadlock. Observed directly: with the third row in that order
+    // held by another transaction, the upsert holds exactly the rows before it and none after it.
+    it.skipIf(backend.name !== 'postgres')('locks epoch_device_stats rows in (device_id, epoch) order, the order heartbeat ingest uses', async () => {
+      await setCursor(0, LAYOUT);
+      const [lo, hi] = [newDevice(), newDevice()].sort((x, y) => (x.deviceId < y.deviceId ? -1 : 1)) as [ReturnType<typeof newDevice>, ReturnType<typeof newDevice>];
+      await registerDevices(new Registry({ store, networkId: TEST_NETWORK }), [lo, hi]);
+      const rows: [number, string][] = [[30, lo.deviceId], [31, lo.deviceId], [30, hi.deviceId], [31, hi.deviceId]];
+      for (const [e, d] of rows) await store.query('INSERT INTO epoch_device_stats (epoch, device_id) VALUES ($1, $2)', [e, d]);
+      /** Whether another transaction holds the row's lock (probed with NOWAIT, then rolled back). */
+      const locked = async (epoch: number, deviceId: string): Promise<boolean> => {
+        try {
+          await store.transaction(async (tx) => {
+            await tx.query('SELECT 1 FROM epoch_device_stats WHERE epoch = $1 AND device_id = $2 FOR UPDATE NOWAIT', [epoch, deviceId]);
+            throw new Error('free');
+          });
+        } catch (e) {
+          if ((e as { code?: string }).code === '55P03') return true;
+          if ((e as Error).message === 'free') return false;
+          throw e;
+        }
+        return false;
+      };
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let holding!: () => void;
+      const held = new Promise<void>((r) => (holding = r));
+      const blocker = store.transaction(async (tx) => {
+        await tx.query('SELECT 1 FROM epoch_device_stats WHERE epoch = 30 AND device_id = $1 FOR UPDATE', [hi.deviceId]);
+        holding();
+        await gate;
+      });
+      await held;
+      const bus = new MemoryBus();
+      const worker = new SessionIngestWorker({ store, consumer: bus.sessionConsumer('sessions'), log: () => undefined });
+      await bus.sessionPublisher().publish(report(rows.map(([e, d]) => ({ deviceId: d, from: epochStart(e), to: epochStart(e) + 1_000 }))));
+      // Both epochs of a device in one interval each, so the report is valid (sorted, disjoint).
+      const ours = worker.processBatch(await bus.sessionConsumer('sessions').fetch(10, 5));
+      try {
+        let waiting = false;
+        for (let i = 0; i < 500 && !waiting; i++) {
+          waiting = (await store.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).length > 0;
+          if (!waiting) await new Promise((r) => setTimeout(r, 10));
+        }
+        expect(waiting).toBe(true);
+        expect(await locked(30, lo.deviceId)).toBe(true);
+        expect(await locked(31, lo.deviceId)).toBe(true);
+        expect(await locked(31, hi.deviceId)).toBe(false);
+      } finally {
+        release();
+        await blocker;
+      }
+      expect(await ours).toMatchObject({ counted: 1, addedMs: 4_000 });
+      expect(await connected(hi.deviceId)).toEqual({ '30': 1_000, '31': 1_000 });
+    });
+
     it('runs as a worker loop: publish, and the time shows up; stop is graceful', async () => {
       await setCursor(0, LAYOUT);
       const bus = new MemoryBus();

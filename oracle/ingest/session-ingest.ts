@@ -8,6 +8,13 @@
 //   3. splits the new reports' intervals at epoch boundaries (session-epochs.ts, pure) and adds the
 //      milliseconds to epoch_device_stats.connected_ms (UNNEST upsert, never row by row), touching
 //      no other column of it.
+// Lock order: heartbeat ingest (write-batch.ts) locks epoch_device_stats rows in one statement, in
+// (device_id, epoch) order; step 3 locks them in one statement in the same order, and its follow-up
+// for rows at the epoch's length touches only rows it already holds. So the two kinds of batch
+// never wait for each other in a cycle on those rows, and neither locks anything else the other
+// locks (the cursor is FOR SHARE on both sides). Step 2 inserts ids in id order, so two session
+// workers given overlapping batches (a redelivery racing a slow worker) take them in one order too.
+// Should a deadlock still occur, PostgreSQL aborts one side (40P01), a transient error: nak, retry.
 // The deliveries are acked only after COMMIT, so a crash redelivers the batch and step 2 makes that
 // harmless. What is not added, and why, is counted: time in a closed epoch (its inputs are frozen),
 // before genesis, of an unknown device id, or beyond the epoch's length.
@@ -81,14 +88,15 @@ export async function writeSessionReports(store: Store, reports: readonly Sessio
   return store.transaction((tx) => writeInTransaction(tx, reports));
 }
 
-async function writeInTransaction(tx: Sql, reports: readonly SessionReport[]): Promise<Written> {
+async function writeInTransaction(tx: Sql, batch: readonly SessionReport[]): Promise<Written> {
   // 1. The layout and the first open epoch, held FOR SHARE until COMMIT.
   const cursor = (await tx.query<CursorRow>('SELECT next_epoch::text AS next_epoch, genesis_slot::text AS genesis_slot, epoch_slots, slot_ms::text AS slot_ms FROM epoch_cursor WHERE id FOR SHARE'))[0];
   if (cursor === undefined || cursor.genesis_slot === null || cursor.epoch_slots === null || cursor.slot_ms === null) return { kind: 'no-layout' };
   const layout: EpochLayout = { genesisSlot: Number(cursor.genesis_slot), epochSlots: Number(cursor.epoch_slots), slotMs: Number(cursor.slot_ms) };
   const nextEpoch = Number(cursor.next_epoch);
 
-  // 2. Dedup by report id: only the ids inserted now are counted.
+  // 2. Dedup by report id: only the ids inserted now are counted. In id order (lock order, above).
+  const reports = [...batch].sort((a, b) => (sessionReportId(a) < sessionReportId(b) ? -1 : sessionReportId(a) > sessionReportId(b) ? 1 : 0));
   const inserted = await tx.query<{ report_id: string }>(
     `INSERT INTO session_reports (report_id, broker_id, report_seq, part, parts, from_ms, to_ms, intervals, reported_ms)
      SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::integer[], $5::integer[], $6::bigint[], $7::bigint[], $8::integer[], $9::bigint[])
@@ -118,30 +126,58 @@ async function writeInTransaction(tx: Sql, reports: readonly SessionReport[]): P
   let knownMs = 0;
   const openMs = time.add.reduce((a, x) => a + x.ms, 0);
   if (time.add.length > 0) {
-    // `old` reads the counters before this statement, `up` the values after it; the difference is
-    // what was added after the per-epoch cap (connected time never exceeds the epoch's length).
-    // Rows are upserted in (device, epoch) order, the order heartbeat ingest locks devices in.
-    const [r] = await tx.query<{ known_ms: string; added_ms: string }>(
+    const cap = String(epochLengthMs(layout));
+    // What this batch adds is counted from its own input, never as new − old: `old` read in the same
+    // statement comes from the statement's snapshot, and when another worker commits to a row while
+    // this upsert waits for its lock, the upsert builds on the newer value, so new − old counted the
+    // other worker's time too (and `capped` went negative).
+    //
+    // A row that stays within the epoch's length takes the whole input (added = ms). A row that
+    // would exceed it is not updated here (the DO UPDATE's WHERE fails), but ON CONFLICT DO UPDATE
+    // locks it all the same (PostgreSQL docs, INSERT: "all rows will be locked when the ON CONFLICT
+    // DO UPDATE action is taken"); rows are locked in (device_id, epoch) order, as heartbeat ingest
+    // locks them.
+    const rows = await tx.query<{ epoch: string; device_id: string; ms: string; written: boolean }>(
       `WITH input AS (
          SELECT u.epoch, u.device_id, u.ms
            FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS u(epoch, device_id, ms)
           WHERE EXISTS (SELECT 1 FROM devices d WHERE d.device_id = u.device_id)
-       ), old AS (
-         SELECT s.epoch, s.device_id, s.connected_ms
-           FROM epoch_device_stats s JOIN input i ON i.epoch = s.epoch AND i.device_id = s.device_id
        ), up AS (
          INSERT INTO epoch_device_stats AS s (epoch, device_id, connected_ms)
          SELECT epoch, device_id, LEAST(ms, $4::bigint) FROM input ORDER BY device_id, epoch
-         ON CONFLICT (epoch, device_id) DO UPDATE SET connected_ms = LEAST($4::bigint, s.connected_ms + excluded.connected_ms)
-         RETURNING s.epoch, s.device_id, s.connected_ms
+         ON CONFLICT (epoch, device_id) DO UPDATE SET connected_ms = s.connected_ms + excluded.connected_ms
+           WHERE s.connected_ms + excluded.connected_ms <= $4::bigint
+         RETURNING s.epoch, s.device_id
        )
-       SELECT (SELECT coalesce(sum(ms), 0) FROM input)::text AS known_ms,
-              (SELECT coalesce(sum(up.connected_ms - coalesce(old.connected_ms, 0)), 0)
-                 FROM up LEFT JOIN old ON old.epoch = up.epoch AND old.device_id = up.device_id)::text AS added_ms`,
-      [time.add.map((x) => String(x.epoch)), time.add.map((x) => x.deviceId), time.add.map((x) => String(x.ms)), String(epochLengthMs(layout))],
+       SELECT i.epoch::text AS epoch, i.device_id, i.ms::text AS ms, (u.device_id IS NOT NULL) AS written
+         FROM input i LEFT JOIN up u ON u.epoch = i.epoch AND u.device_id = i.device_id`,
+      [time.add.map((x) => String(x.epoch)), time.add.map((x) => x.deviceId), time.add.map((x) => String(x.ms)), cap],
     );
-    knownMs = Number(r?.known_ms ?? 0);
-    addedMs = Number(r?.added_ms ?? 0);
+    const full: { epoch: string; deviceId: string }[] = [];
+    for (const r of rows) {
+      knownMs += Number(r.ms);
+      if (r.written) addedMs += Number(r.ms);
+      else full.push({ epoch: r.epoch, deviceId: r.device_id });
+    }
+    if (full.length > 0) {
+      // The rows that reach the epoch's length: this transaction holds their locks since the upsert,
+      // so this statement's snapshot (READ COMMITTED, the store's plain BEGIN: one snapshot per
+      // statement, taken after the upsert) reads their latest value, and the room left, cap − value,
+      // is exactly what this batch adds; the rest of its input is capped. It takes no new lock.
+      const [r] = await tx.query<{ added_ms: string }>(
+        `WITH cur AS (
+           SELECT s.epoch, s.device_id, s.connected_ms
+             FROM epoch_device_stats s JOIN unnest($1::bigint[], $2::text[]) AS u(epoch, device_id) ON s.epoch = u.epoch AND s.device_id = u.device_id
+         ), up AS (
+           UPDATE epoch_device_stats s SET connected_ms = $3::bigint FROM cur
+            WHERE s.epoch = cur.epoch AND s.device_id = cur.device_id AND cur.connected_ms < $3::bigint
+           RETURNING $3::bigint - cur.connected_ms AS added
+         )
+         SELECT coalesce(sum(added), 0)::text AS added_ms FROM up`,
+        [full.map((x) => x.epoch), full.map((x) => x.deviceId), cap],
+      );
+      addedMs += Number(r?.added_ms ?? 0);
+    }
   }
   return { kind: 'written', newIds, nextEpoch, addedMs, knownMs, openMs, epochClosedMs: time.epochClosedMs, beforeGenesisMs: time.beforeGenesisMs, cappedMs: time.cappedMs };
 }
