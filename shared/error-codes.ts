@@ -76,7 +76,7 @@ const oracleStore = {
   STORE_SETTINGS_MISMATCH: { area: 'storage', summary: 'A setting fixed when the database was created (e.g. the slot interval) differs from the configured one.' },
   INGEST_BAD_ENVELOPE: { area: 'ingest', summary: 'A bus message has no valid device id, seq or receive time (a broker bug or a foreign publisher); recorded and terminated.' },
   INGEST_STORE_ERROR: { area: 'ingest', summary: 'Storing this one message failed with a data error even on its own; recorded with the database message and terminated so it is not redelivered forever.' },
-  SESSION_BAD_REPORT: { area: 'ingest', summary: 'A broker session report on the bus is malformed (not the v1 JSON, a bad broker id, seq or part, an interval outside the report window or overlapping another); counted and terminated, never redelivered.' },
+  SESSION_BAD_REPORT: { area: 'ingest', summary: 'A broker session report on the bus is malformed (not the v1 JSON, a bad broker id, seq or part, an interval outside the report window or overlapping another, a window longer than 2 h); counted and terminated, never redelivered.' },
 } as const satisfies Record<string, CodeInfo>;
 
 const registry = {
