@@ -1,6 +1,6 @@
 // `pulse sim` as a user runs it: a child process against a real broker on a real socket.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +63,18 @@ describe('pulse sim (CLI)', () => {
     expect(entries.length).toBeGreaterThan(2);
     expect(new Set(entries.map((e) => e.deviceId)).size).toBe(1); // only the honest device's heartbeats
   });
+
+  it('SIGTERM before --duration is up stops the fleet and exits 0 (the duration timer does not keep it alive)', async () => {
+    const child = spawn(process.execPath, [PULSE, 'sim', '--devices', '2', '--broker', url, '--interval', '300ms', '--duration', '10m', '--state-dir', join(dir, 'state'), '--network', String(NETWORK)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // Running: the summary line shows a connected device.
+    while (!/connected [12]/.test(stderr) && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGTERM');
+    // Bounded by the test timeout (30 s), far below the 10 minutes the timer would hold it.
+    expect(await exited).toBe(0);
+  }, 30_000);
 
   it('--load reports connections, rate and PUBACK latency as text and JSON', async () => {
     const r = await pulse(['sim', '--load', '--devices', '20', '--messages', '3', '--broker', url, '--state-dir', join(dir, 'state'), '--network', String(NETWORK)]);

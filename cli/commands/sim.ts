@@ -127,11 +127,18 @@ export async function run(argv: string[]): Promise<number> {
     onError: reportOnce,
   });
   const line = startSummary(() => fleet.stats());
+  // Whichever ends the run first (a signal or --duration) clears the others, so Ctrl-C before the
+  // duration is up exits at once instead of waiting for the timer.
   await new Promise<void>((resolve) => {
-    const done = () => resolve();
+    const timer = cfg.durationMs !== undefined ? setTimeout(done, cfg.durationMs) : undefined;
+    function done(): void {
+      clearTimeout(timer);
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    }
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
-    if (cfg.durationMs !== undefined) setTimeout(done, cfg.durationMs);
   });
   await fleet.stop();
   line.stop();
