@@ -171,8 +171,8 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     // fastparallel → released …): ~2,000 queued synchronous emits ($SYS connect/disconnect notices,
     // rejected or unwatched heartbeats) behind 100 slow deliveries (a subscriber whose socket waits
     // for 'drain') overflow the stack, "RangeError: Maximum call stack size exceeded", and kill the
-    // process. Reproduced with a paused service-account subscriber and one flooding device
-    // (broker/emit-storm.test.ts). The queue bounded nothing (it is unbounded), it only made one slow
+    // process. Reproduced with a paused service-account subscriber and 50 devices flooding rejected
+    // heartbeats (broker/emit-storm.test.ts). The queue bounded nothing (it is unbounded), it made one slow
     // subscriber stall every publish in the broker; without it each emit completes on its own
     // deliveries, and slow clients are still cut off by drainTimeout.
     concurrency: 0,
