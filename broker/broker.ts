@@ -285,11 +285,17 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
 
   // ---- publish path: limits, edge verification, hand-off (docs/broker.md §Heartbeats) ----------
 
-  const notifyRejected = (keyId: string, seq: bigint | undefined, reason: HeartbeatCode, message: string) => {
+  /**
+   * Tell the device why, on devices/<id>/events; `then` runs once Aedes has handed the event to the
+   * subscribers. The caller acknowledges the rejected PUBLISH only then, so the event is written to
+   * the device's socket before the PUBACK: a device (device-sim/sim-device.ts) that sees a PUBACK
+   * with no event before it may take the heartbeat as accepted.
+   */
+  const notifyRejected = (keyId: string, seq: bigint | undefined, reason: HeartbeatCode, message: string, then: () => void) => {
     // seq as a JSON number while exact (2^53 − 1 heartbeats is beyond any device lifetime), else a string.
     const seqJson = seq === undefined ? null : seq <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(seq) : seq.toString();
     const payload = Buffer.from(JSON.stringify({ seq: seqJson, status: 'rejected', reason, message }));
-    broker.publish({ cmd: 'publish', topic: eventsTopic(keyId), payload, qos: 1, retain: false, dup: false } as PublishPacket, () => undefined);
+    broker.publish({ cmd: 'publish', topic: eventsTopic(keyId), payload, qos: 1, retain: false, dup: false } as PublishPacket, () => then());
   };
 
   const handoff = async (message: BusHeartbeat, client: Client): Promise<boolean> => {
@@ -352,8 +358,7 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
       metrics.rejected.inc({ reason: code });
       log.debug('heartbeat rejected', { keyId: p.keyId, seq, reason: code, message });
       packet.topic = REJECTED_TOPIC; // PUBACKed (the device must not resend it) but forwarded to nobody
-      notifyRejected(p.keyId, seq, code, message);
-      callback(null);
+      notifyRejected(p.keyId, seq, code, message, () => callback(null));
     };
     // Both limits run before any decoding or signature check (a flood must stay cheap); their events
     // still name the heartbeat when its seq can be read at its fixed offset (broker/peek-seq.ts).

@@ -136,3 +136,59 @@ describe('rejection events of undecodable heartbeats', () => {
     }
   });
 });
+
+describe('a rejection event reaches the device before the PUBACK of the rejected heartbeat', () => {
+  const bus = new MemoryBus();
+  const directory = new MemoryDirectory();
+  const device = new TestDevice(NETWORK);
+  let broker: BrokerHandle;
+  let client: MqttClient;
+
+  beforeAll(async () => {
+    directory.set(device.id);
+    broker = await startBroker(brokerConfig({ mqttHost: '127.0.0.1', mqttPort: 0, wsPort: undefined, metricsPort: undefined, networkId: NETWORK, publishRate: 1000, publishBurst: 1000 }), { bus, directory });
+    client = await connectDevice(`mqtt://127.0.0.1:${broker.addresses.mqtt!.port}`, device);
+    await client.subscribeAsync(device.eventsTopic, { qos: 1 });
+  });
+
+  afterAll(async () => {
+    await client?.endAsync();
+    await broker?.close();
+    await bus.close();
+  });
+
+  // A device decides "accepted" from a PUBACK with no event before it (device-sim/sim-device.ts), so
+  // every rejection path must write its event first: checked on the packets as they arrive, for a
+  // burst mixing forged signatures (rejected after the async edge check) and undecodable payloads
+  // (rejected synchronously).
+  it('for a burst of forged and undecodable heartbeats', async () => {
+    const seen = new Set<number>();
+    const ackedBeforeEvent: number[] = [];
+    const seqOfMessageId = new Map<number, number>();
+    client.on('message', (_t, p) => seen.add((JSON.parse(p.toString()) as Event).seq as number));
+    client.on('packetreceive', (packet) => {
+      if (packet.cmd !== 'puback' || packet.messageId === undefined) return;
+      const seq = seqOfMessageId.get(packet.messageId);
+      if (seq !== undefined && !seen.has(seq)) ackedBeforeEvent.push(seq);
+    });
+    // Map message ids to seqs as the PUBLISH packets go out (the seq sits at offset 38, docs/protocol.md).
+    client.on('packetsend', (packet) => {
+      if (packet.cmd === 'publish' && packet.messageId !== undefined) seqOfMessageId.set(packet.messageId, Number(Buffer.from(packet.payload as Buffer).readBigUInt64BE(38)));
+    });
+    const sends: Promise<unknown>[] = [];
+    for (let seq = 1; seq <= 200; seq++) {
+      const hb = device.heartbeat({ seq: BigInt(seq) });
+      let payload: Uint8Array = hb;
+      if (seq % 2 === 0) hb[hb.length - 1]! ^= 1; // forged signature
+      else payload = hb.subarray(0, 60); // truncated: the seq is still readable
+      sends.push(
+        new Promise<void>((resolve, reject) => void client.publish(device.topic, Buffer.from(payload), { qos: 1 }, (e) => (e ? reject(e) : resolve()))),
+      );
+    }
+    await Promise.all(sends);
+    for (let i = 0; i < 200 && seen.size < 200; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(seen.size).toBe(200);
+    expect(seqOfMessageId.size).toBe(200);
+    expect(ackedBeforeEvent).toEqual([]);
+  });
+});
