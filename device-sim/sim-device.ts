@@ -30,8 +30,9 @@
 //    A PUBACK whose connection dies before its round trip is an unknown outcome: the heartbeat is
 //    sent again on the next connection, where a stored one is a harmless duplicate (bus Nats-Msg-Id
 //    window, ingest HB_DUPLICATE) and a rejected one is rejected again, this time with its event.
-// 3. An event without a seq (HB_RATE_LIMITED, HB_OVERSIZED) could be about any heartbeat whose
-//    outcome is still open on the connection: none of those is logged.
+// 3. An event without a seq (`"seq": null`: the payload was too short or malformed for the broker to
+//    read one, docs/broker.md) could be about any heartbeat whose outcome is still open on the
+//    connection: none of those is logged.
 // A persistent session (clean = 0) would not remove rule 1: the session lives in one broker process,
 // and a device that reconnects to another one (behind a load balancer, after a broker restart) gets
 // session present = 0 and must subscribe again before resending anyway.
@@ -105,7 +106,7 @@ type Sent = {
   readonly valid: boolean;
   /**
    * Goes to the outbox when settled as accepted. False for burst heartbeats: they are valid, but a
-   * burst is meant to be rate limited, and the HB_RATE_LIMITED event carries no seq.
+   * burst is meant to be rate limited.
    */
   readonly audit: boolean;
   state: SendState;

@@ -157,9 +157,8 @@ export class PulseStack {
           // The fleet sends several heartbeats a second per device and reconnects in bursts after
           // each fault; the production defaults (1/s, 20 connects/s per address) would reject that
           // load as abuse, which is not what these scenarios test.
-          // No HB_RATE_LIMITED here: its event carries no seq, so a device cannot tell which of its
-          // heartbeats it applies to and logs none of those in flight (device-sim/sim-device.ts,
-          // rule 3): the audit would cover fewer heartbeats for no gain.
+          // No HB_RATE_LIMITED here: rate-limited heartbeats are rejected, never stored, so the
+          // audit would cover fewer heartbeats for no gain.
           PULSE_PUBLISH_RATE: '1000',
           PULSE_PUBLISH_BURST: '10000',
           PULSE_CONNECT_RATE: '1000',
