@@ -190,6 +190,8 @@ export async function run(opts: BenchOptions): Promise<BenchFigure[]> {
     const bDriveRate = b.acked / b.seconds;
     opts.log(`end to end: ${b.acked}/${b.sent} acknowledged in ${b.seconds.toFixed(1)} s (${Math.round(bDriveRate)} PUBACKs/s); waiting for the oracle to commit them`);
     const stored = await waitForRows(listener, b.acked, opts.quick ? 20_000 : 60_000, opts.log);
+    // Something is wrong when acknowledged heartbeats stay uncommitted: show what the oracle said.
+    if (stored < b.acked) opts.log(`oracle log (tail):\n${oracle.log.slice(-3000)}`);
     const { rows } = await listener.query<{ device_id: string; seq: string; x: string; stored_ms: number; received_at: string }>(
       'SELECT device_id, seq::text AS seq, xmin::text AS x, extract(epoch FROM stored_at)::float8 * 1000 AS stored_ms, received_at::text AS received_at FROM heartbeats',
     );

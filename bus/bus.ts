@@ -14,11 +14,27 @@
 // Guarantees every implementation gives, for both kinds:
 // - publish() resolves only once the message is durably accepted (JetStream PubAck). The broker sends
 //   the device's PUBACK after that, so an acknowledged heartbeat is never lost.
-// - dedup by message id: (deviceId, seq) for a heartbeat, the report id (broker id, report seq, part)
-//   for a session report; a resend within the duplicate window is dropped.
+// - dedup by message id: (deviceId, seq, signed bytes) for a heartbeat (heartbeatMessageId), the
+//   report id (broker id, report seq, part) for a session report; a resend within the duplicate
+//   window is dropped.
 // - at-least-once delivery to consumers: a delivery not acked within the ack wait is redelivered;
 //   consumers are idempotent (unique (device id, seq), unique report id in storage).
 import type { Result } from '../shared/result.ts';
+import { toHex } from '../shared/hex.ts';
+
+/**
+ * The dedup id of a heartbeat on the bus (JetStream Nats-Msg-Id): device id, seq and the first 8
+ * bytes of the signature. A resend of the same signed bytes has the same id and is dropped inside
+ * the duplicate window; a different payload under the same seq (equivocation) has another id, so it
+ * reaches ingest and is recorded as HB_EQUIVOCATION instead of vanishing as a "duplicate" that the
+ * device saw acknowledged. Ed25519 signatures are deterministic (RFC 8032 §5.1.6: R = rB with r a
+ * hash of the key prefix and the message), so the same bytes always give the same id, and 8 bytes of
+ * R tell two payloads apart with probability 1 − 2⁻⁶⁴.
+ */
+export function heartbeatMessageId(m: BusHeartbeat): string {
+  const sig = m.raw.length >= 64 ? m.raw.subarray(m.raw.length - 64, m.raw.length - 56) : m.raw;
+  return `${m.deviceId}:${m.seq}:${toHex(sig)}`;
+}
 
 /** A heartbeat accepted at the edge, with the broker's receive time. */
 export type BusHeartbeat = {

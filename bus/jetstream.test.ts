@@ -65,6 +65,10 @@ describe.skipIf(!ok)('JetStreamBus', () => {
     await other.publisher().publish(hb(devA, 7));
     await bus.publisher().publish(hb(devB, 7));
     expect((await bus.jsm.streams.info(bus.options.stream)).state.messages).toBe(2);
+    // Other signed bytes under the same seq are not a resend (bus.ts heartbeatMessageId): ingest
+    // must see them to record the equivocation.
+    await bus.publisher().publish(hb(devA, 7, 99));
+    expect((await bus.jsm.streams.info(bus.options.stream)).state.messages).toBe(3);
   });
 
   it('keeps a bounded window of publishes in flight and loses none', async () => {
@@ -135,14 +139,21 @@ describe.skipIf(!ok)('JetStreamBus', () => {
     expect(got.map((d) => d.message.seq)).toEqual([9n]);
   });
 
-  it('terminates foreign messages on its subjects instead of handing them out', async () => {
-    const bus = await open();
-    const h = headers();
-    h.set('Nats-Msg-Id', 'not-ours');
-    await bus.nc.jetstream().publish(`${bus.options.subjectPrefix}.hb.${devA}`, Uint8Array.from([0]), { headers: h });
+  it('terminates foreign messages on its subjects instead of handing them out, and reports each', async () => {
+    const terminated: unknown[] = [];
+    const bus = await open({ onStatus: (s) => s.type === 'foreignMessageTerminated' && terminated.push(s.data) });
+    // Ids a broker would not produce for these bytes: junk, the id without the signature part, a
+    // wrong signature part.
+    for (const id of ['not-ours', `${devA}:6`, `${devA}:7:0000000000000000`]) {
+      const h = headers();
+      h.set('Nats-Msg-Id', id);
+      h.set('Pulse-Received-At', '1700000000000');
+      await bus.nc.jetstream().publish(`${bus.options.subjectPrefix}.hb.${devA}`, hb(devA, 7).raw, { headers: h });
+    }
     await bus.publisher().publish(hb(devA, 5));
     const got = await bus.consumer('strict').fetch(10, 1000);
     expect(got.map((d) => d.message.seq)).toEqual([5n]);
+    expect(terminated).toEqual([`${bus.options.subjectPrefix}.hb.${devA}`, `${bus.options.subjectPrefix}.hb.${devA}`, `${bus.options.subjectPrefix}.hb.${devA}`]);
   });
 
   it('refuses names NATS cannot carry (BUS_BAD_CONFIG)', async () => {

@@ -7,9 +7,10 @@
 //   filters on one kind, so heartbeat consumers never see a report. One stream rather than two: the
 //   operator sizes, replicates and watches one stream, and a report every 30 s per broker is nothing
 //   beside the heartbeats in it. An existing stream is widened to the sessions subject on connect.
-// - Nats-Msg-Id = `${deviceId}:${seq}`: JetStream drops a resend inside the duplicate window and
-//   answers PubAck{duplicate: true}, so several broker processes and device retries never store a
-//   heartbeat twice (JetStream "Message Deduplication"). A session report part's id is
+// - Nats-Msg-Id = `${deviceId}:${seq}:<8 signature bytes>` (bus.ts heartbeatMessageId): JetStream
+//   drops a resend of the same bytes inside the duplicate window and answers PubAck{duplicate: true},
+//   so several broker processes and device retries never store a heartbeat twice (JetStream "Message
+//   Deduplication"), while an equivocating payload under the same seq still reaches ingest. A session report part's id is
 //   `session:<brokerId>:<seq>:<part>`, which can never equal a heartbeat's.
 // - publish() resolves only on the PubAck (the stream holds it durably); up to `maxInFlight`
 //   publishes wait for their acks concurrently (~5k/s awaiting each ack vs ~18–20k/s with a window,
@@ -34,6 +35,7 @@ import {
   type StreamConfig,
 } from 'nats';
 import type { Bus, BusConsumer, BusDelivery, BusHeartbeat, BusPublisher, BusSessionReport, SessionReport, SessionReportPublisher } from './bus.ts';
+import { heartbeatMessageId } from './bus.ts';
 import { checkSessionReport, decodeSessionReport, encodeSessionReport, sessionReportId } from './session-report.ts';
 import { PulseError } from '../shared/errors.ts';
 
@@ -60,7 +62,7 @@ export type JetStreamBusOptions = {
   readonly maxAckPending?: number;
   /** Connection name shown by the NATS server. */
   readonly name?: string;
-  /** Connection status changes (disconnect, reconnect) for logging. */
+  /** Connection status changes (disconnect, reconnect) for logging, and each foreign message a consumer terminated. */
   readonly onStatus?: (status: { readonly type: string; readonly data?: unknown }) => void;
 };
 
@@ -223,7 +225,7 @@ export class JetStreamBus implements Bus {
           const h = headers();
           h.set(RECEIVED_AT, String(message.receivedAt));
           await this.js.publish(this.subjectOf(message.deviceId), message.raw, {
-            msgID: `${message.deviceId}:${message.seq}`,
+            msgID: heartbeatMessageId(message),
             headers: h,
             timeout: this.publishTimeoutMs,
             // Only our stream may confirm: a PubAck from another stream on an overlapping subject is an error.
@@ -309,12 +311,14 @@ export function parseBusMessage(m: Pick<JsMsg, 'subject' | 'data' | 'headers'>, 
   const prefix = `${subjectPrefix}.hb.`;
   if (!m.subject.startsWith(prefix)) return undefined;
   const deviceId = m.subject.slice(prefix.length);
+  // The id must be exactly what a broker publishes for these bytes (bus.ts heartbeatMessageId).
   const id = m.headers?.get('Nats-Msg-Id') ?? '';
-  const colon = id.lastIndexOf(':');
-  if (colon < 0 || id.slice(0, colon) !== deviceId || !/^\d{1,20}$/.test(id.slice(colon + 1))) return undefined;
+  const seqText = id.split(':')[1] ?? '';
+  if (!/^\d{1,20}$/.test(seqText)) return undefined;
   const receivedAt = Number(m.headers?.get(RECEIVED_AT) ?? '');
   if (!Number.isFinite(receivedAt) || receivedAt <= 0) return undefined;
-  return { deviceId, seq: BigInt(id.slice(colon + 1)), raw: m.data, receivedAt };
+  const message: BusHeartbeat = { deviceId, seq: BigInt(seqText), raw: m.data, receivedAt };
+  return heartbeatMessageId(message) === id ? message : undefined;
 }
 
 /**
@@ -416,8 +420,10 @@ class JetStreamConsumer<M> implements BusConsumer<M> {
     for (const m of msgs) {
       const message = this.parse(m);
       if (message === undefined) {
-        // Not a broker message (foreign publisher on our subjects): never redeliver it.
+        // Not a broker message (foreign publisher on our subjects): never redeliver it, but say so,
+        // so a publisher that disagrees on the message format is seen at once, not as missing rows.
         m.term();
+        this.bus.options.onStatus?.({ type: 'foreignMessageTerminated', data: m.subject });
         continue;
       }
       out.push({

@@ -1,4 +1,4 @@
-// MemoryBus gives the bus/bus.ts guarantees: publish queues, dedup by (deviceId, seq) within the
+// MemoryBus gives the bus/bus.ts guarantees: publish queues, dedup by (deviceId, seq, signed bytes) within the
 // window, durables share work, at-least-once with ack-wait redelivery, nak, term, deliveryCount.
 import { describe, expect, it } from 'vitest';
 import { MemoryBus } from './memory.ts';
@@ -17,16 +17,17 @@ function report(seq: number, brokerId = 'b1'): SessionReport {
 }
 
 describe('MemoryBus', () => {
-  it('delivers published messages in order and drops duplicates of (deviceId, seq)', async () => {
+  it('delivers published messages in order and drops resends of the same (deviceId, seq, bytes)', async () => {
     const bus = new MemoryBus();
     const pub = bus.publisher();
     await pub.publish(hb(1));
     await pub.publish(hb(2));
     await pub.publish(hb(1)); // resend within the window
     await pub.publish(hb(1, 'bb'.repeat(32))); // same seq, other device: not a duplicate
+    await pub.publish({ ...hb(1), raw: Uint8Array.of(7, 7, 7) }); // same seq, other bytes: an equivocation, not a resend
     const c = bus.consumer('ingest');
     const got = await c.fetch(10, 10);
-    expect(got.map((d) => `${d.message.deviceId.slice(0, 2)}:${d.message.seq}`)).toEqual(['aa:1', 'aa:2', 'bb:1']);
+    expect(got.map((d) => `${d.message.deviceId.slice(0, 2)}:${d.message.seq}`)).toEqual(['aa:1', 'aa:2', 'bb:1', 'aa:1']);
     expect(got.every((d) => d.deliveryCount === 1)).toBe(true);
     for (const d of got) await d.ack();
     expect(await c.fetch(10, 20)).toEqual([]);

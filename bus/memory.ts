@@ -13,6 +13,7 @@
 // two filtered subjects of one JetStream stream behave. Session reports are held encoded, exactly the
 // bytes JetStream would hold, and decoded on delivery, so consumers meet the same codec either way.
 import type { Bus, BusConsumer, BusDelivery, BusHeartbeat, BusPublisher, BusSessionReport, SessionReport, SessionReportPublisher } from './bus.ts';
+import { heartbeatMessageId } from './bus.ts';
 import { checkSessionReport, decodeSessionReport, encodeSessionReport, sessionReportId } from './session-report.ts';
 import { PulseError } from '../shared/errors.ts';
 
@@ -237,7 +238,7 @@ export class MemoryBus implements Bus {
       maxDeliver: options.maxDeliver ?? 0,
       maxMessages: options.maxMessages ?? 1_000_000,
     };
-    this.heartbeats = new MemoryStream('messages', { ...common, idOf: (m) => `${m.deviceId}:${m.seq}` });
+    this.heartbeats = new MemoryStream('messages', { ...common, idOf: heartbeatMessageId });
     this.sessions = new MemoryStream('session reports', { ...common, idOf: (r) => r.id });
   }
 

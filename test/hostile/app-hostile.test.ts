@@ -161,11 +161,9 @@ describe.skipIf(!ok)('hostile input through broker → bus → ingest → Postgr
   });
 
   // Equivocation: the same seq signed twice with different bytes. Ingest records HB_EQUIVOCATION
-  // (test/ingest-rules.test.ts) — but only if the second copy reaches it. The bus deduplicates by
-  // `deviceId:seq` (JetStream Nats-Msg-Id; MemoryBus the same), so inside the duplicate window
-  // (default 2 min) the second, different message is PUBACKed and dropped as a duplicate and nothing
-  // records the equivocation. The first half below holds today; the second documents the gap and
-  // flips (fails) once the message id also covers the bytes (e.g. deviceId:seq:sha256(raw)[0..8]).
+  // (test/ingest-rules.test.ts), but only if the second copy reaches it: the bus message id covers
+  // the signature (bus/bus.ts heartbeatMessageId), so inside the duplicate window (default 2 min) the
+  // second, different message is not taken for a resend of the first.
   async function equivocate(seq: bigint): Promise<{ first: Buffer }> {
     const c = await connectDevice(url, device);
     const first = Buffer.from(device.heartbeat({ seq, metrics: [{ id: 1, value: 5n }] }));
@@ -187,7 +185,7 @@ describe.skipIf(!ok)('hostile input through broker → bus → ingest → Postgr
     expect(rollup).toEqual([]);
   });
 
-  it.fails('KNOWN GAP: equivocation inside the bus duplicate window is recorded as HB_EQUIVOCATION', async () => {
+  it('equivocation inside the bus duplicate window is recorded as HB_EQUIVOCATION (the bus message id covers the signature)', async () => {
     await equivocate(80n);
     expect(await waitRejection('HB_EQUIVOCATION', 80n, 5_000)).toBe(1);
   });

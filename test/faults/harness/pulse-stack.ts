@@ -278,7 +278,8 @@ export class PulseStack {
       for (let seq = si.state.first_seq; seq <= si.state.last_seq && seq - si.state.first_seq < 50_000; seq++) {
         const m = await jsm.streams.getMessage(this.stream, { seq }).catch(() => undefined);
         const id = m?.header.get('Nats-Msg-Id');
-        if (id !== undefined) ids.add(id);
+        // Nats-Msg-Id is deviceId:seq:<signature prefix> (bus/bus.ts heartbeatMessageId).
+        if (id !== undefined) ids.add(id.split(':').slice(0, 2).join(':'));
       }
       const inStream = keys.filter((k) => ids.has(`${k.deviceId}:${k.seq}`)).length;
       return { inStream, absent: keys.length - inStream, streamMessages: si.state.messages };
