@@ -106,8 +106,9 @@ export async function closeNextEpoch(store: Store, timing: EpochTiming, params: 
     const ds = s.scores.devices;
     if (ds.length > 0) {
       // One JSON document instead of eleven parameter arrays: node-postgres escapes array elements one
-      // by one in JavaScript (1.1M of them for 100,000 devices), JSON.stringify is native. The metrics
-      // column is already JSON, so it nests as a value and is stored as jsonb unchanged.
+      // by one in JavaScript (1.1M of them for 100,000 devices), JSON.stringify is native. Read as
+      // json, not jsonb: only each row's metrics value is converted, not the whole 30 MB document
+      // (~0.3 s of a 100,000-device close).
       const rows = ds.map((d) => ({
         d: d.deviceId, o: d.owner, c: d.creditedSlots, u: d.uptimeBps, cm: String(d.connectedMs), ct: String(d.contribution),
         m: d.metrics.map((m) => ({ metricId: m.metricId, raw: String(m.raw), capped: String(m.capped), points: String(m.points) })),
@@ -117,8 +118,8 @@ export async function closeNextEpoch(store: Store, timing: EpochTiming, params: 
       await tx.query(
         `INSERT INTO epoch_device_scores (epoch, device_id, owner, credited_slots, slot_count, uptime_bps, connected_ms, contribution, metrics,
                                           eligible, reasons, availability_reward, contribution_reward)
-         SELECT $1, d, o, c, $2, u, cm::bigint, ct::numeric, m, e, r, ar::numeric, cr::numeric
-           FROM jsonb_to_recordset($3::jsonb) AS t(d text, o text, c integer, u integer, cm text, ct text, m jsonb, e boolean, r text[], ar text, cr text)`,
+         SELECT $1, d, o, c, $2, u, cm::bigint, ct::numeric, m::jsonb, e, r, ar::numeric, cr::numeric
+           FROM json_to_recordset($3::json) AS t(d text, o text, c integer, u integer, cm text, ct text, m json, e boolean, r text[], ar text, cr text)`,
         [String(epoch), window.slotCount, JSON.stringify(rows)],
       );
     }
