@@ -10,7 +10,8 @@
 //   backoff: the bus redelivers it;
 // - any other database error splits the batch in halves until the one message that causes it is
 //   isolated; that message is recorded as INGEST_STORE_ERROR and terminated.
-import type { BusConsumer, BusDelivery } from '../../bus/bus.ts';
+import type { BusConsumer, BusDelivery, BusHeartbeat } from '../../bus/bus.ts';
+import { ConsumerLoop } from './consumer-loop.ts';
 import type { Store } from '../store/store.ts';
 import { classify, classifyAsync, cleanDetail, type Candidate, type IngestRules, type Rejection } from './classify.ts';
 import { writeBatch, type BatchOutcome } from './write-batch.ts';
@@ -45,45 +46,24 @@ export function isTransient(e: unknown): boolean {
 }
 
 export class IngestWorker {
-  private running = false;
-  private loop: Promise<void> | undefined;
-  private readonly batchSize: number;
-  private readonly fetchWaitMs: number;
   private readonly log: (event: Record<string, unknown>) => void;
-  private failures = 0;
+  private readonly loop: ConsumerLoop<BusHeartbeat>;
 
   constructor(private readonly opts: IngestWorkerOptions) {
-    this.batchSize = opts.batchSize ?? 500;
-    this.fetchWaitMs = opts.fetchWaitMs ?? 250;
     this.log = opts.log ?? ((event) => process.stderr.write(`${JSON.stringify({ at: new Date().toISOString(), component: 'ingest', ...event })}\n`));
+    this.loop = new ConsumerLoop({
+      consumer: opts.consumer, batchSize: opts.batchSize ?? 500, fetchWaitMs: opts.fetchWaitMs ?? 250, log: this.log,
+      process: (deliveries) => this.processBatch(deliveries),
+    });
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   /** Graceful stop: finish (commit and ack) the batch in hand, then stop fetching. */
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.loop;
-    await this.opts.consumer.close();
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      let deliveries: BusDelivery[];
-      try {
-        deliveries = await this.opts.consumer.fetch(this.batchSize, this.fetchWaitMs);
-      } catch (e) {
-        this.log({ level: 'error', msg: 'bus fetch failed', error: (e as Error).message });
-        await sleep(Math.min(5000, 100 * 2 ** Math.min(this.failures++, 6)));
-        continue;
-      }
-      if (deliveries.length === 0) continue;
-      await this.processBatch(deliveries);
-    }
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** Process one batch end to end (exposed for tests and the benchmark). */
@@ -110,7 +90,7 @@ export class IngestWorker {
     let out: BatchOutcome;
     try {
       out = await writeBatch(this.opts.store, candidates, rejected);
-      this.failures = 0;
+      this.loop.succeeded();
     } catch (e) {
       return this.handleFailure(deliveries, e);
     }
@@ -137,7 +117,7 @@ export class IngestWorker {
 
   private async handleFailure(deliveries: readonly BusDelivery[], e: unknown): Promise<BatchStats> {
     if (isTransient(e) || deliveries.length === 0) {
-      const delay = Math.min(5000, 100 * 2 ** Math.min(this.failures++, 6));
+      const delay = this.loop.backoff();
       this.log({ level: 'warn', msg: 'batch failed, redelivering', error: (e as Error).message, size: deliveries.length, retryMs: delay });
       this.opts.metrics?.batches.inc({ outcome: 'retried' });
       for (const d of deliveries) d.nak(delay);
@@ -170,8 +150,4 @@ export class IngestWorker {
       return { delivered: 1, accepted: 0, rejected: 0 };
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

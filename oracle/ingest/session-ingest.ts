@@ -30,6 +30,7 @@ import { connectedMsOf, sessionReportId } from '../../bus/session-report.ts';
 import type { Sql, Store } from '../store/store.ts';
 import { connectedTimeByEpoch, epochLengthMs, type EpochLayout } from './session-epochs.ts';
 import { isTransient } from './ingest-worker.ts';
+import { ConsumerLoop } from './consumer-loop.ts';
 import type { SessionIngestMetrics } from './session-metrics.ts';
 
 export type SessionIngestOptions = {
@@ -183,59 +184,27 @@ async function writeInTransaction(tx: Sql, batch: readonly SessionReport[]): Pro
 }
 
 export class SessionIngestWorker {
-  private running = false;
-  private loop: Promise<void> | undefined;
-  private readonly batchSize: number;
-  private readonly fetchWaitMs: number;
   private readonly layoutRetryMs: number;
   private readonly log: (event: Record<string, unknown>) => void;
-  private failures = 0;
+  private readonly loop: ConsumerLoop<BusSessionReport>;
   private waitingForLayout = false;
 
   constructor(private readonly opts: SessionIngestOptions) {
-    this.batchSize = opts.batchSize ?? 200;
-    this.fetchWaitMs = opts.fetchWaitMs ?? 500;
     this.layoutRetryMs = opts.layoutRetryMs ?? 5_000;
     this.log = opts.log ?? ((event) => process.stderr.write(`${JSON.stringify({ at: new Date().toISOString(), component: 'session-ingest', ...event })}\n`));
+    this.loop = new ConsumerLoop({
+      consumer: opts.consumer, batchSize: opts.batchSize ?? 200, fetchWaitMs: opts.fetchWaitMs ?? 500, log: this.log,
+      process: (deliveries) => this.processBatch(deliveries),
+    });
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   /** Graceful stop: finish (commit and ack) the batch in hand, then stop fetching. */
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.loop;
-    await this.opts.consumer.close();
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      let deliveries: BusDelivery<BusSessionReport>[];
-      try {
-        deliveries = await this.opts.consumer.fetch(this.batchSize, this.fetchWaitMs);
-      } catch (e) {
-        this.log({ level: 'error', msg: 'bus fetch failed', error: (e as Error).message });
-        await sleep(this.backoff());
-        continue;
-      }
-      if (deliveries.length === 0) continue;
-      try {
-        await this.processBatch(deliveries);
-      } catch (e) {
-        // processBatch handles database errors itself; anything else is a bug, and the loop must
-        // survive it: the deliveries are redelivered after the ack wait.
-        this.log({ level: 'error', msg: 'session batch failed unexpectedly', error: (e as Error).message });
-        await sleep(this.backoff());
-      }
-    }
-  }
-
-  private backoff(): number {
-    return Math.min(5_000, 100 * 2 ** Math.min(this.failures++, 6));
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** Process one batch end to end (exposed for tests). */
@@ -265,7 +234,7 @@ export class SessionIngestWorker {
     let out: Written;
     try {
       out = await writeSessionReports(this.opts.store, unique);
-      this.failures = 0;
+      this.loop.succeeded();
     } catch (e) {
       return this.handleFailure(valid, e);
     }
@@ -303,7 +272,7 @@ export class SessionIngestWorker {
   private async handleFailure(valid: readonly Valid[], e: unknown): Promise<SessionBatchStats> {
     const m = this.opts.metrics;
     if (isTransient(e)) {
-      const delay = this.backoff();
+      const delay = this.loop.backoff();
       this.log({ level: 'warn', msg: 'session batch failed, redelivering', error: (e as Error).message, size: valid.length, retryMs: delay });
       m?.reports.inc({ outcome: 'deferred' }, valid.length);
       for (const v of valid) v.delivery.nak(delay);
@@ -320,8 +289,4 @@ export class SessionIngestWorker {
     v.delivery.term();
     return { ...EMPTY, delivered: 1, storeErrors: 1 };
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
