@@ -86,6 +86,17 @@ async function edgeSetup(overrides: Partial<BrokerConfig>): Promise<{ dir: strin
  * Returns the entries and how many lines took a logged heartbeat back (a rejection that arrived
  * after the device had settled it).
  */
+/** One honest device sending every 100 ms, with an outbox log in `dir`; stopped after the test. */
+async function oneHonestDevice(brokerUrl: string, dir: string, seed: number): Promise<{ fleet: FleetHandle; outboxPath: string }> {
+  const outboxPath = join(dir, 'outbox.jsonl');
+  const fleet = await startFleet({
+    devices: 1, brokerUrl, networkId: NETWORK, intervalMs: 100, mix: { honest: 1 }, stateDir: dir, outboxPath, seed,
+    tuning: { reconnectPeriodMs: 200, keepaliveSeconds: 5, maxPending: 400 },
+  });
+  cleanups.push(() => fleet.stop(0));
+  return { fleet, outboxPath };
+}
+
 async function expectOutboxStored(outboxPath: string, bus: MemoryBus): Promise<{ entries: number; retracted: number }> {
   const onBus = new Map((await drainBus(bus)).map((m) => [`${m.deviceId}/${m.seq}`, toHex(m.raw)]));
   const text = await readFile(outboxPath, 'utf8');
@@ -100,19 +111,7 @@ describe('SimDevice outbox: acknowledged means PUBACKed and not rejected', () =>
     // A 1.5 s skew window and a 3 s cut: what the device queued early in the cut is stale when it
     // goes out again, and the broker PUBACKs it with HB_CLOCK_SKEW on the events topic.
     const { dir, bus, front } = await edgeSetup({ skewMs: 1_500, publishRate: 1_000, publishBurst: 10_000 });
-    const outboxPath = join(dir, 'outbox.jsonl');
-    const fleet: FleetHandle = await startFleet({
-      devices: 1,
-      brokerUrl: `mqtt://${front.url}`,
-      networkId: NETWORK,
-      intervalMs: 100,
-      mix: { honest: 1 },
-      stateDir: dir,
-      outboxPath,
-      seed: 5,
-      tuning: { reconnectPeriodMs: 200, keepaliveSeconds: 5, maxPending: 400 },
-    });
-    cleanups.push(() => fleet.stop(0));
+    const { fleet, outboxPath } = await oneHonestDevice(`mqtt://${front.url}`, dir, 5);
     await until('10 acknowledged heartbeats', () => fleet.stats().acknowledged >= 10);
     front.cut();
     await new Promise((r) => setTimeout(r, 3_000));
@@ -134,19 +133,7 @@ describe('SimDevice outbox: acknowledged means PUBACKed and not rejected', () =>
     // 2/s with a burst of 2 against a device sending 10/s: most heartbeats are PUBACKed and
     // rejected with HB_RATE_LIMITED.
     const { dir, bus, front } = await edgeSetup({ publishRate: 2, publishBurst: 2 });
-    const outboxPath = join(dir, 'outbox.jsonl');
-    const fleet = await startFleet({
-      devices: 1,
-      brokerUrl: `mqtt://${front.url}`,
-      networkId: NETWORK,
-      intervalMs: 100,
-      mix: { honest: 1 },
-      stateDir: dir,
-      outboxPath,
-      seed: 6,
-      tuning: { reconnectPeriodMs: 200, keepaliveSeconds: 5, maxPending: 400 },
-    });
-    cleanups.push(() => fleet.stop(0));
+    const { fleet, outboxPath } = await oneHonestDevice(`mqtt://${front.url}`, dir, 6);
     await until('30 rate-limited heartbeats', () => (fleet.stats().rejected['HB_RATE_LIMITED'] ?? 0) >= 30);
     await fleet.stop(3_000);
     expect((await expectOutboxStored(outboxPath, bus)).entries).toBeGreaterThan(0);
@@ -195,19 +182,7 @@ describe('SimDevice outbox: acknowledged means PUBACKed and not rejected', () =>
       accepted.add(`${deviceId}/${seq}`);
       cb(null);
     };
-    const outboxPath = join(dir, 'outbox.jsonl');
-    const fleet = await startFleet({
-      devices: 1,
-      brokerUrl: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      networkId: NETWORK,
-      intervalMs: 100,
-      mix: { honest: 1 },
-      stateDir: dir,
-      outboxPath,
-      seed: 7,
-      tuning: { reconnectPeriodMs: 200, keepaliveSeconds: 5, maxPending: 400 },
-    });
-    cleanups.push(() => fleet.stop(0));
+    const { fleet, outboxPath } = await oneHonestDevice(`mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`, dir, 7);
     await until('the device to be back and acknowledged 10 times', () => connections >= 2 && accepted.size >= 10);
     await fleet.stop(3_000);
     // On every connection the events subscription came before the first heartbeat.
