@@ -18,13 +18,13 @@ import { startBroker, type BrokerHandle } from '../broker/broker.ts';
 import { brokerConfig, type BrokerConfig } from '../broker/config.ts';
 import { MemoryDirectory } from '../broker/memory-directory.ts';
 import { MemoryBus } from '../bus/memory.ts';
-import type { BusHeartbeat } from '../bus/bus.ts';
 import { TcpForwarder } from '../test/faults/harness/tcp-forwarder.ts';
 import { toHex } from '../shared/hex.ts';
 import { eventsTopic } from '../shared/protocol/topics.ts';
 import { readOutbox } from './outbox-log.ts';
 import { SimState } from './sim-state.ts';
 import { startFleet, type FleetHandle } from './start-fleet.ts';
+import { drainBus } from '../test/support/drain-bus.ts';
 
 const NETWORK = 9;
 
@@ -45,21 +45,6 @@ async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'pulse-simdev-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   return dir;
-}
-
-async function drainBus(bus: MemoryBus): Promise<BusHeartbeat[]> {
-  const consumer = bus.consumer('sim-device-test');
-  const out: BusHeartbeat[] = [];
-  for (;;) {
-    const batch = await consumer.fetch(500, 100);
-    if (batch.length === 0) break;
-    for (const d of batch) {
-      out.push(d.message);
-      await d.ack();
-    }
-  }
-  await consumer.close();
-  return out;
 }
 
 /** The edge broker on the memory bus, one registered device, and a TCP front end the device uses. */
@@ -98,7 +83,7 @@ async function oneHonestDevice(brokerUrl: string, dir: string, seed: number): Pr
 }
 
 async function expectOutboxStored(outboxPath: string, bus: MemoryBus): Promise<{ entries: number; retracted: number }> {
-  const onBus = new Map((await drainBus(bus)).map((m) => [`${m.deviceId}/${m.seq}`, toHex(m.raw)]));
+  const onBus = new Map((await drainBus(bus, 'sim-device-test', 100)).map((m) => [`${m.deviceId}/${m.seq}`, toHex(m.raw)]));
   const text = await readFile(outboxPath, 'utf8');
   const outbox = readOutbox(text);
   const notStored = [...outbox.keys()].filter((k) => onBus.get(k) !== outbox.get(k)!.hex);

@@ -10,13 +10,13 @@ import { startBroker, type BrokerHandle } from '../broker/broker.ts';
 import { brokerConfig } from '../broker/config.ts';
 import { MemoryDirectory } from '../broker/memory-directory.ts';
 import { MemoryBus } from '../bus/memory.ts';
-import type { BusHeartbeat } from '../bus/bus.ts';
 import { BEHAVIOURS, BEHAVIOUR_INFO, type BehaviourName } from '../device-sim/behaviours.ts';
 import { SimState } from '../device-sim/sim-state.ts';
 import { startFleet, type FleetHandle } from '../device-sim/start-fleet.ts';
 import { readOutbox } from '../device-sim/outbox-log.ts';
 import { emptyCounters, type FleetStats } from '../device-sim/fleet-stats.ts';
 import { toHex } from '../shared/hex.ts';
+import { drainBus } from './support/drain-bus.ts';
 
 const NETWORK = 7;
 
@@ -26,21 +26,6 @@ async function until(what: string, cond: () => boolean, ms = 30_000): Promise<vo
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-async function drainBus(bus: MemoryBus): Promise<BusHeartbeat[]> {
-  const consumer = bus.consumer('sim-test');
-  const out: BusHeartbeat[] = [];
-  for (;;) {
-    const batch = await consumer.fetch(500, 200);
-    if (batch.length === 0) break;
-    for (const d of batch) {
-      out.push(d.message);
-      await d.ack();
-    }
-  }
-  await consumer.close();
-  return out;
 }
 
 describe('pulse sim fleet against the edge broker', () => {
@@ -132,7 +117,7 @@ describe('pulse sim fleet against the edge broker', () => {
 
     // Bus: each (device, seq) at most once (a replayed heartbeat is acknowledged but dropped as a
     // duplicate, never stored twice); outbox entries are exactly the audited heartbeats the bus holds.
-    const onBus = await drainBus(bus);
+    const onBus = await drainBus(bus, 'sim-test', 200);
     const keys = onBus.map((m) => `${m.deviceId}/${m.seq}`);
     expect(new Set(keys).size).toBe(keys.length);
     // The replaying device was acknowledged more often than it has distinct heartbeats stored.
@@ -182,7 +167,7 @@ describe('pulse sim fleet against the edge broker', () => {
       await fleet.stop();
     }
     expect(fleet.stats().rejected).toEqual({});
-    const after = await drainBus(bus);
+    const after = await drainBus(bus, 'sim-test', 200);
     const mine = after.filter((m) => m.deviceId === fleet.devices[0]!.deviceId);
     expect(mine.length).toBeGreaterThanOrEqual(2);
     for (const m of mine) {
