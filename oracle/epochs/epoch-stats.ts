@@ -124,21 +124,22 @@ export async function readEpochStats(tx: Sql, params: RewardParams, epoch: numbe
     [String(epoch)],
   );
   const { ids, caps } = capsOf(params);
-  const metrics = await tx.query<EpochStatsRows['metrics'][number]>(
-    `SELECT e.device_id, e.metric_id, e.total::text AS raw,
-            (CASE WHEN e.max_slot_total <= c.cap THEN e.total
+  // One pass over the epoch's metric rows: a metric the parameters do not weight (no cap) only marks
+  // its device UNWEIGHTED_METRIC.
+  const rows = await tx.query<EpochStatsRows['metrics'][number] & { weighted: boolean }>(
+    `SELECT e.device_id, e.metric_id, c.cap IS NOT NULL AS weighted, e.total::text AS raw,
+            (CASE WHEN c.cap IS NULL THEN NULL
+                  WHEN e.max_slot_total <= c.cap THEN e.total
                   WHEN e.slot_cap = c.cap THEN e.capped_total
                   ELSE (SELECT sum(LEAST(s.total, c.cap)) FROM slot_metric_sums s
                          WHERE s.device_id = e.device_id AND s.metric_id = e.metric_id AND s.slot >= $2 AND s.slot < $3)
              END)::text AS capped,
-            e.max_slot_total > c.cap AS any_capped
-       FROM epoch_metric_stats e JOIN unnest($4::int[], $5::numeric[]) AS c(metric_id, cap) ON c.metric_id = e.metric_id
+            coalesce(e.max_slot_total > c.cap, false) AS any_capped
+       FROM epoch_metric_stats e LEFT JOIN unnest($4::int[], $5::numeric[]) AS c(metric_id, cap) ON c.metric_id = e.metric_id
       WHERE e.epoch = $1`,
     [String(epoch), String(firstSlot), String(endSlot), ids, caps],
   );
-  const unweighted = await tx.query<{ device_id: string }>(
-    'SELECT DISTINCT device_id FROM epoch_metric_stats WHERE epoch = $1 AND NOT (metric_id = ANY($2::int[]))',
-    [String(epoch), ids],
-  );
+  const metrics = rows.filter((r) => r.weighted);
+  const unweighted = [...new Set(rows.filter((r) => !r.weighted).map((r) => r.device_id))].map((device_id) => ({ device_id }));
   return { devices, metrics, unweighted };
 }
