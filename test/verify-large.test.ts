@@ -46,6 +46,10 @@ describe(`pulse verify on a ${DEVICES}-device epoch (${backend.name})`, () => {
     const ids: string[] = [];
     const candidates: Candidate[] = [];
     for (let i = 0; i < DEVICES; i++) {
+      // Yield now and then: ~7 s of synchronous key generation and signing starved the worker's
+      // event loop, and two full-suite runs hung idle right after this point (vitest's hook timeout
+      // never fired); with the loop yielding, the worker keeps talking to the vitest main process.
+      if (i % 250 === 0) await new Promise((r) => setImmediate(r));
       // node:crypto key generation (OpenSSL): ~50× faster than deriving public keys with noble.
       const { publicKey, privateKey } = generateKeyPairSync('ed25519');
       const pub = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
