@@ -103,6 +103,14 @@ describe('session report codec', () => {
     expect(decodeSessionReport(bytes(wire({ from: 0, to: Number.MAX_SAFE_INTEGER, intervals: [] }))).ok).toBe(false);
   });
 
+  it('refuses -0 in an integer field: it would encode back as 0 and not round-trip (found by fast-check, seed 305579015)', () => {
+    // JSON.stringify cannot spell -0, so the raw text is edited.
+    const withMinusZero = (o: unknown, field: string) => new TextEncoder().encode(JSON.stringify(o).replace(`"${field}":0`, `"${field}":-0`));
+    expect(decodeSessionReport(withMinusZero(wire(), 'part')).ok).toBe(false);
+    expect(decodeSessionReport(withMinusZero(wire({ from: 0, to: 10, intervals: [[dev(1), 1, 10]] }), 'from')).ok).toBe(false);
+    expect(decodeSessionReport(bytes(wire({ from: 0, to: 10, intervals: [[dev(1), 1, 10]] }))).ok).toBe(true);
+  });
+
   it('accepts an interval that ends where the next one of the same device starts', () => {
     expect(decodeSessionReport(bytes(wire({ intervals: [[dev(1), T0, T0 + 5], [dev(1), T0 + 5, T0 + 8]] }))).ok).toBe(true);
   });

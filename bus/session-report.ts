@@ -66,7 +66,9 @@ export function sessionReportParts(
   return out;
 }
 
-const isNat = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+// -0 is refused too: JSON may spell it (`-0`), but it would encode back as `0`, so a report that
+// carried it would not round-trip to the bytes whose id was deduplicated.
+const isNat = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && !Object.is(v, -0);
 
 /** Validate a report's structure; the same rules decodeSessionReport applies to bytes. */
 export function checkSessionReport(r: SessionReport): BusSessionReport {
