@@ -18,9 +18,9 @@ import type { BenchFigure, BenchOptions } from './result.ts';
 
 export const description = 'close an epoch of N devices × 60 slots on PostgreSQL (full: 100,000 devices) beside a bare read of the same rollups';
 
-const SLOTS = 60;
-const timing: EpochTiming = { genesisMs: 1_800_000_000_000 - (1_800_000_000_000 % 60_000), slotMs: 60_000, epochSlots: SLOTS, graceMs: 0 };
-const params: RewardParams = {
+export const SLOTS = 60;
+export const timing: EpochTiming = { genesisMs: 1_800_000_000_000 - (1_800_000_000_000 % 60_000), slotMs: 60_000, epochSlots: SLOTS, graceMs: 0 };
+export const params: RewardParams = {
   version: 1,
   emissionPerEpoch: 10n ** 24n,
   availabilityBps: 7000,
@@ -37,42 +37,51 @@ function* lines<T>(n: number, f: (i: number) => T): Generator<T> {
   for (let i = 0; i < n; i++) yield f(i);
 }
 
+/**
+ * Load `devices` devices × 60 slots of rollups into a migrated, empty store with COPY and build the
+ * per-(device, epoch) counters, as the workload does before it closes (bench/epoch-prof.ts reuses it).
+ */
+export async function loadEpochFixture(store: PgStore, devices: number, log: (line: string) => void): Promise<void> {
+  const id = (i: number) => i.toString(16).padStart(64, '0');
+  // 20,000 distinct owners (several devices each), addresses spread like real ones.
+  const owner = (i: number) => `\\\\x${createHash('sha256').update(String(i % 20_000)).digest('hex').slice(0, 40)}`;
+  const g = timing.genesisMs / timing.slotMs;
+  log(`loading ${devices.toLocaleString('en-US')} devices and ${(devices * SLOTS).toLocaleString('en-US')} slot rollups with COPY`);
+  const client = await store.pool.connect();
+  try {
+    await copyRows(client, 'COPY devices (device_id, owner, registered_via) FROM STDIN', lines(devices, (i) => `${id(i)}\t${owner(i)}\toperator\n`));
+    await copyRows(client, 'COPY device_keys (key_id, device_id) FROM STDIN', lines(devices, (i) => `${id(i)}\t${id(i)}\n`));
+    // Uptime varies by device (every 7th device misses half its slots) so scores differ.
+    const present = (i: number, s: number) => i % 7 !== 0 || s % 2 === 0;
+    await copyRows(client, 'COPY slot_rollups (device_id, slot, heartbeats, first_seq, last_seq) FROM STDIN', (function* () {
+      for (let i = 0; i < devices; i++) for (let s = 0; s < SLOTS; s++) if (present(i, s)) yield `${id(i)}\t${g + s}\t1\t${s + 1}\t${s + 1}\n`;
+    })());
+    await copyRows(client, 'COPY slot_metric_sums (device_id, slot, metric_id, total) FROM STDIN', (function* () {
+      for (let i = 0; i < devices; i++) for (let s = 0; s < SLOTS; s++) if (present(i, s)) yield `${id(i)}\t${g + s}\t1\t${(i * 31 + s * 17) % 1500}\n`;
+    })());
+    await client.query('ANALYZE');
+  } finally {
+    client.release();
+  }
+  // Ingest keeps the per-(device, epoch) counters as heartbeats arrive (oracle/epochs/epoch-stats.ts);
+  // rows loaded with COPY bypass ingest, so build the counters the way ensureCursor does when it
+  // first records the layout: one rebuild from the rollups, part of loading, not of the close.
+  log('building the per-device epoch counters from the rollups (what ingest maintains as heartbeats arrive)');
+  const t = performance.now();
+  await ensureCursor(store, timing, params);
+  log(`counters built in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+}
+
 export async function run(opts: BenchOptions): Promise<BenchFigure[]> {
   const devices = opts.quick ? 5_000 : 100_000;
   const db = await freshDatabase('pulse_bench_epoch');
   const store = new PgStore({ url: db.url, maxConnections: 4 });
   try {
     await migrate(store);
-    const id = (i: number) => i.toString(16).padStart(64, '0');
-    // 20,000 distinct owners (several devices each), addresses spread like real ones.
-    const owner = (i: number) => `\\\\x${createHash('sha256').update(String(i % 20_000)).digest('hex').slice(0, 40)}`;
+    await loadEpochFixture(store, devices, opts.log);
     const g = timing.genesisMs / timing.slotMs;
-    opts.log(`loading ${devices.toLocaleString('en-US')} devices and ${(devices * SLOTS).toLocaleString('en-US')} slot rollups with COPY`);
-    const client = await store.pool.connect();
-    try {
-      await copyRows(client, 'COPY devices (device_id, owner, registered_via) FROM STDIN', lines(devices, (i) => `${id(i)}\t${owner(i)}\toperator\n`));
-      await copyRows(client, 'COPY device_keys (key_id, device_id) FROM STDIN', lines(devices, (i) => `${id(i)}\t${id(i)}\n`));
-      // Uptime varies by device (every 7th device misses half its slots) so scores differ.
-      const present = (i: number, s: number) => i % 7 !== 0 || s % 2 === 0;
-      await copyRows(client, 'COPY slot_rollups (device_id, slot, heartbeats, first_seq, last_seq) FROM STDIN', (function* () {
-        for (let i = 0; i < devices; i++) for (let s = 0; s < SLOTS; s++) if (present(i, s)) yield `${id(i)}\t${g + s}\t1\t${s + 1}\t${s + 1}\n`;
-      })());
-      await copyRows(client, 'COPY slot_metric_sums (device_id, slot, metric_id, total) FROM STDIN', (function* () {
-        for (let i = 0; i < devices; i++) for (let s = 0; s < SLOTS; s++) if (present(i, s)) yield `${id(i)}\t${g + s}\t1\t${(i * 31 + s * 17) % 1500}\n`;
-      })());
-      await client.query('ANALYZE');
-    } finally {
-      client.release();
-    }
-    // Ingest keeps the per-(device, epoch) counters as heartbeats arrive (oracle/epochs/epoch-stats.ts);
-    // rows loaded with COPY bypass ingest, so build the counters the way ensureCursor does when it
-    // first records the layout: one rebuild from the rollups, part of loading, not of the close.
-    opts.log('building the per-device epoch counters from the rollups (what ingest maintains as heartbeats arrive)');
-    let t = performance.now();
-    await ensureCursor(store, timing, params);
-    opts.log(`counters built in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     opts.log('floor: one aggregate pass over the same rollups');
-    t = performance.now();
+    let t = performance.now();
     await store.query(`SELECT count(*), count(DISTINCT r.device_id), sum(m.total) FROM slot_rollups r JOIN slot_metric_sums m USING (device_id, slot) WHERE r.slot >= $1 AND r.slot < $2`, [String(g), String(g + SLOTS)]);
     const floorMs = performance.now() - t;
     opts.log('closing the epoch');

@@ -1,18 +1,31 @@
 // Store on PostgreSQL (or TimescaleDB) through node-postgres. node-postgres cannot pipeline, so the
 // code above batches with UNNEST (../../shared/DESIGN.md §Performance anchors).
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Row, Sql, Store } from './store.ts';
+import { copyStatement, copyTextChunks, type CopyValue } from './copy-text.ts';
 import { PulseError } from '../../shared/errors.ts';
 
 export type PgStoreOptions = { readonly url: string; readonly maxConnections?: number; readonly applicationName?: string };
 
-function wrap(client: pg.ClientBase): Sql {
+/** COPY … FROM STDIN on one client: rows are encoded while they stream, so PostgreSQL parses one chunk while the next is built. */
+async function copyOn(client: pg.ClientBase, table: string, columns: readonly string[], rows: Iterable<readonly CopyValue[]>): Promise<number> {
+  const stream = client.query(copyFrom(copyStatement(table, columns, 'STDIN')));
+  await pipeline(Readable.from(copyTextChunks(columns.length, rows)), stream);
+  return stream.rowCount;
+}
+
+/** The Sql of one checked-out client (a transaction's or a session's). */
+export function pgSql(client: pg.ClientBase): Sql {
   return {
     query: async <R extends Row>(text: string, params: readonly unknown[] = []) => (await client.query<R>(text, params as unknown[])).rows,
     exec: async (script: string) => {
       // No parameters: node-postgres uses the simple query protocol, which allows several statements.
       await client.query(script);
     },
+    copyRows: (table, columns, rows) => copyOn(client, table, columns, rows),
   };
 }
 
@@ -42,11 +55,15 @@ export class PgStore implements Store {
     await this.session((conn) => conn.exec(script));
   }
 
+  async copyRows(table: string, columns: readonly string[], rows: Iterable<readonly CopyValue[]>): Promise<number> {
+    return this.session((conn) => conn.copyRows(table, columns, rows));
+  }
+
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
     return this.withClient(async (client, markBroken) => {
       await client.query('BEGIN');
       try {
-        const out = await fn(wrap(client));
+        const out = await fn(pgSql(client));
         await client.query('COMMIT');
         return out;
       } catch (e) {
@@ -58,7 +75,7 @@ export class PgStore implements Store {
   }
 
   async session<T>(fn: (conn: Sql) => Promise<T>): Promise<T> {
-    return this.withClient((client) => fn(wrap(client)));
+    return this.withClient((client) => fn(pgSql(client)));
   }
 
   private async withClient<T>(fn: (client: pg.PoolClient, markBroken: (e: Error) => void) => Promise<T>): Promise<T> {

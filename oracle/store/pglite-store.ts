@@ -5,6 +5,19 @@
 // PostgreSQL row locks.
 import { PGlite } from '@electric-sql/pglite';
 import type { Row, Sql, Store } from './store.ts';
+import { copyStatement, copyTextChunks, type CopyValue } from './copy-text.ts';
+
+type Queryable = Pick<PGlite, 'query'>;
+
+/**
+ * PGlite has no COPY FROM STDIN; it reads COPY … FROM '/dev/blob' from a Blob passed with the query
+ * (PGlite docs, API › query options › blob). The rows are encoded whole first: the Blob is one value.
+ */
+async function copyOn(db: Queryable, table: string, columns: readonly string[], rows: Iterable<readonly CopyValue[]>): Promise<number> {
+  const blob = new Blob([...copyTextChunks(columns.length, rows)]);
+  const res = await db.query(copyStatement(table, columns, "'/dev/blob'"), [], { blob });
+  return res.affectedRows ?? 0;
+}
 
 export type PgliteStoreOptions = {
   /** A data directory; undefined (or 'memory://') keeps everything in memory. */
@@ -33,6 +46,10 @@ export class PgliteStore implements Store {
     await this.db.exec(script);
   }
 
+  async copyRows(table: string, columns: readonly string[], rows: Iterable<readonly CopyValue[]>): Promise<number> {
+    return copyOn(this.db, table, columns, rows);
+  }
+
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
     return this.db.transaction(async (tx) =>
       fn({
@@ -40,6 +57,7 @@ export class PgliteStore implements Store {
         exec: async (script: string) => {
           await tx.exec(script);
         },
+        copyRows: (table, columns, rows) => copyOn(tx, table, columns, rows),
       }),
     );
   }

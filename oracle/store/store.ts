@@ -9,6 +9,8 @@
 //   cast (pg returns int8 as strings, PGlite as number|bigint: the cast removes the difference);
 // - BYTEA is passed and returned as Uint8Array.
 
+import type { CopyValue } from './copy-text.ts';
+
 export type Row = Record<string, unknown>;
 
 export interface Sql {
@@ -16,6 +18,14 @@ export interface Sql {
   query<R extends Row = Row>(text: string, params?: readonly unknown[]): Promise<R[]>;
   /** Run a trusted multi-statement script without parameters (migrations only). */
   exec(script: string): Promise<void>;
+  /**
+   * Append rows to `table (columns)` with one COPY … FROM in text format (oracle/store/copy-text.ts):
+   * for bulk writes, where a parameterized INSERT pays for building and parsing its parameters
+   * (../../shared/DESIGN.md §Performance anchors: COPY ~150k rows/s, UNNEST ~90k).
+   * Values follow the conventions above, as text or null; constraints, defaults and foreign keys
+   * apply as for INSERT. Returns the number of rows written.
+   */
+  copyRows(table: string, columns: readonly string[], rows: Iterable<readonly CopyValue[]>): Promise<number>;
 }
 
 export interface Store extends Sql {
