@@ -14,7 +14,8 @@
 //   `session:<brokerId>:<seq>:<part>`, which can never equal a heartbeat's.
 // - publish() resolves only on the PubAck (the stream holds it durably); up to `maxInFlight`
 //   publishes wait for their acks concurrently (~5k/s awaiting each ack vs ~18–20k/s with a window,
-//   ../shared/DESIGN.md §Performance anchors).
+//   ../shared/DESIGN.md §Performance anchors). Publishes go out as plain PUBs with per-message reply
+//   subjects on one shared PubAck subscription, not as nats.js requests (bus/pub-ack-mux.ts).
 // - Consumers are durable pull consumers with explicit acks, ack wait and max deliver; all handles
 //   with one durable name share the work.
 // - The connection reconnects forever; while it is down, publish() rejects (BUS_UNAVAILABLE) after
@@ -28,7 +29,6 @@ import {
   connect,
   headers,
   nanos,
-  type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
   type NatsConnection,
@@ -37,6 +37,7 @@ import {
 import type { Bus, BusConsumer, BusDelivery, BusHeartbeat, BusPublisher, BusSessionReport, SessionReport, SessionReportPublisher } from './bus.ts';
 import { heartbeatMessageId } from './bus.ts';
 import { checkSessionReport, decodeSessionReport, encodeSessionReport, sessionReportId } from './session-report.ts';
+import { PubAckMux } from './pub-ack-mux.ts';
 import { PulseError } from '../shared/errors.ts';
 
 export type JetStreamBusOptions = {
@@ -77,32 +78,10 @@ function unavailable(what: string, e: unknown): PulseError {
   return new PulseError('BUS_UNAVAILABLE', `${what}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }
 
-/** A counting semaphore for the window of publishes in flight. */
-class Window {
-  private used = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(private readonly size: number) {}
-  acquire(): Promise<void> | undefined {
-    if (this.used < this.size) {
-      this.used++;
-      return undefined;
-    }
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next !== undefined) next();
-    else this.used--;
-  }
-  get inUse(): number {
-    return this.used;
-  }
-}
-
 export class JetStreamBus implements Bus {
   readonly kind = 'jetstream' as const;
-  private readonly js: JetStreamClient;
-  private readonly window: Window;
+  /** Every publish (heartbeats and session reports) and its PubAck: one window, one reply subscription. */
+  private readonly acks: PubAckMux;
   private readonly publishTimeoutMs: number;
   private closed = false;
 
@@ -111,9 +90,15 @@ export class JetStreamBus implements Bus {
     readonly jsm: JetStreamManager,
     readonly options: JetStreamBusOptions,
   ) {
-    this.js = nc.jetstream();
-    this.window = new Window(options.maxInFlight ?? 4096);
     this.publishTimeoutMs = options.publishTimeoutMs ?? 5_000;
+    this.acks = new PubAckMux(nc, {
+      stream: options.stream,
+      timeoutMs: this.publishTimeoutMs,
+      maxInFlight: options.maxInFlight ?? 4096,
+      // "no responders": nothing listens on the subject, i.e. the stream is gone (deleted, or a
+      // NATS server restarted without its store). Re-create it so retries can succeed.
+      onNoResponders: () => this.recreateStream(),
+    });
   }
 
   /** Connect (waiting for the server if it is not up yet) and make sure the stream exists. */
@@ -210,35 +195,19 @@ export class JetStreamBus implements Bus {
 
   /** Publishes waiting for their PubAck right now. */
   get inFlight(): number {
-    return this.window.inUse;
+    return this.acks.inFlight;
   }
 
   publisher(): BusPublisher {
     let open = true;
     return {
-      publish: async (message: BusHeartbeat): Promise<void> => {
-        if (!open || this.closed) throw new PulseError('BUS_CLOSED', 'publish on a closed JetStream bus');
-        checkName('device id', message.deviceId);
-        const wait = this.window.acquire();
-        if (wait !== undefined) await wait;
-        try {
-          const h = headers();
-          h.set(RECEIVED_AT, String(message.receivedAt));
-          await this.js.publish(this.subjectOf(message.deviceId), message.raw, {
-            msgID: heartbeatMessageId(message),
-            headers: h,
-            timeout: this.publishTimeoutMs,
-            // Only our stream may confirm: a PubAck from another stream on an overlapping subject is an error.
-            expect: { streamName: this.options.stream },
-          });
-        } catch (e) {
-          // "no responders": nothing listens on the subject, i.e. the stream is gone (deleted, or a
-          // NATS server restarted without its store). Re-create it so retries can succeed.
-          if ((e as { code?: unknown }).code === '503') this.recreateStream();
-          throw unavailable(`publish ${message.deviceId}:${message.seq}`, e);
-        } finally {
-          this.window.release();
-        }
+      publish: (message: BusHeartbeat): Promise<void> => {
+        if (!open || this.closed) return Promise.reject(new PulseError('BUS_CLOSED', 'publish on a closed JetStream bus'));
+        if (!NAME.test(message.deviceId)) return Promise.reject(new PulseError('BUS_BAD_CONFIG', `device id ${JSON.stringify(message.deviceId)} must be letters, digits, "-" or "_"`));
+        const h = headers();
+        h.set(RECEIVED_AT, String(message.receivedAt));
+        // Resolves with the PubAck, which the caller only awaits (BusPublisher resolves to nothing).
+        return this.acks.publish(this.subjectOf(message.deviceId), message.raw, heartbeatMessageId(message), h) as Promise<unknown> as Promise<void>;
       },
       close: async (): Promise<void> => {
         open = false;
@@ -261,20 +230,7 @@ export class JetStreamBus implements Bus {
         const checked = checkSessionReport(report);
         if (!checked.ok) throw new PulseError('SESSION_BAD_REPORT', checked.message);
         const id = sessionReportId(report);
-        const wait = this.window.acquire();
-        if (wait !== undefined) await wait;
-        try {
-          await this.js.publish(this.sessionSubjectOf(report.brokerId), encodeSessionReport(report), {
-            msgID: `session:${id}`,
-            timeout: this.publishTimeoutMs,
-            expect: { streamName: this.options.stream },
-          });
-        } catch (e) {
-          if ((e as { code?: unknown }).code === '503') this.recreateStream();
-          throw unavailable(`publish session report ${id}`, e);
-        } finally {
-          this.window.release();
-        }
+        await this.acks.publish(this.sessionSubjectOf(report.brokerId), encodeSessionReport(report), `session:${id}`);
       },
       close: async (): Promise<void> => {
         open = false;
@@ -292,12 +248,14 @@ export class JetStreamBus implements Bus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // drain: let publishes in flight get their acks and subscriptions finish before closing; if
-    // the server is unreachable a drain would wait for a reconnect, so it is bounded.
+    // Let publishes in flight get their PubAcks (each is rejected by its own timeout at the latest),
+    // then drain the subscriptions and close; if the server is unreachable a drain would wait for a
+    // reconnect, so it is bounded.
     let timer: ReturnType<typeof setTimeout> | undefined;
     const bounded = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.publishTimeoutMs)));
-    await Promise.race([this.nc.drain().catch(() => undefined), bounded]);
+    await Promise.race([this.acks.settled().then(() => this.nc.drain()).catch(() => undefined), bounded]);
     clearTimeout(timer);
+    this.acks.close();
     if (!this.nc.isClosed()) await this.nc.close().catch(() => undefined);
   }
 
