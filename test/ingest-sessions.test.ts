@@ -160,6 +160,36 @@ for (const backend of backends(pgOk)) {
       expect(logs.some((l) => l['msg'] === 'connected time in closed epochs ignored' && l['ms'] === 60_000)).toBe(true);
     });
 
+    it('forgets the ids of reports that ended before the first open epoch; one redelivered later adds nothing', async () => {
+      await setCursor(0, LAYOUT);
+      const bus = new MemoryBus({ dedupWindowMs: 0 });
+      const logs: Record<string, unknown>[] = [];
+      const worker = new SessionIngestWorker({ store, consumer: bus.sessionConsumer('sessions'), log: (e) => logs.push(e) });
+      const d = newDevice();
+      await registerDevices(new Registry({ store, networkId: TEST_NETWORK }), [d]);
+      const old = report([{ deviceId: d.deviceId, from: epochStart(1), to: epochStart(2) }]); // ends exactly where epoch 2 starts
+      const edge = report([{ deviceId: d.deviceId, from: epochStart(2), to: epochStart(2) + 1 }]); // ends inside epoch 2
+      await bus.sessionPublisher().publish(old);
+      await bus.sessionPublisher().publish(edge);
+      await drain(bus, worker);
+      const ids = async () => (await store.query<{ broker_id: string }>('SELECT broker_id FROM session_reports WHERE broker_id = ANY($1::text[]) ORDER BY broker_id', [[old.brokerId, edge.brokerId]])).map((r) => r.broker_id);
+      expect(await ids()).toEqual([old.brokerId, edge.brokerId].sort());
+
+      // Epochs 0 and 1 close; the next batch the worker writes prunes what can add nothing any more.
+      await setCursor(2, LAYOUT);
+      await bus.sessionPublisher().publish(report([{ deviceId: d.deviceId, from: epochStart(2) + 5, to: epochStart(2) + 6 }]));
+      await drain(bus, worker);
+      expect(await ids()).toEqual([edge.brokerId]);
+      expect(logs.some((l) => l['msg'] === 'session report ids of closed epochs pruned' && Number(l['pruned']) >= 1)).toBe(true);
+
+      // The pruned report arrives again: recorded anew, its time is in a closed epoch and adds 0.
+      const before = await connected(d.deviceId);
+      await bus.sessionPublisher().publish(old);
+      const [s] = await drain(bus, worker);
+      expect(s).toMatchObject({ counted: 1, addedMs: 0, ignoredMs: { epochClosed: 10_000 } });
+      expect(await connected(d.deviceId)).toEqual(before);
+    });
+
     it('never lets one device exceed the epoch length, even when two brokers report the same moment', async () => {
       await setCursor(0, LAYOUT);
       const d = newDevice();

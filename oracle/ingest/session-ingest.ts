@@ -16,7 +16,14 @@
 // workers given overlapping batches (a redelivery racing a slow worker) take them in one order too.
 // Should a deadlock still occur, PostgreSQL aborts one side (40P01), a transient error: nak, retry.
 // The deliveries are acked only after COMMIT, so a crash redelivers the batch and step 2 makes that
-// harmless. What is not added, and why, is counted: time in a closed epoch (its inputs are frozen),
+// harmless.
+//
+// Pruning: a report part whose window ends at or before the first open epoch's start can add
+// nothing any more (time in closed epochs is frozen out by step 3), so its id no longer needs to be
+// remembered. Whenever a batch sees the cursor past the epoch it last pruned to, the worker deletes
+// those ids after COMMIT (FOR UPDATE SKIP LOCKED: never waits for another worker). Should such a
+// report be redelivered later, step 2 records its id again and step 3 adds 0 ms (counted as
+// epoch_closed), so session_reports holds about one epoch of reports instead of growing forever. What is not added, and why, is counted: time in a closed epoch (its inputs are frozen),
 // before genesis, of an unknown device id, or beyond the epoch's length.
 //
 // Failure handling, so a bad report never wedges the stream and nothing crashes the service:
@@ -28,7 +35,7 @@
 import type { BusConsumer, BusDelivery, BusSessionReport, SessionReport } from '../../bus/bus.ts';
 import { connectedMsOf, sessionReportId } from '../../bus/session-report.ts';
 import type { Sql, Store } from '../store/store.ts';
-import { connectedTimeByEpoch, epochLengthMs, type EpochLayout } from './session-epochs.ts';
+import { connectedTimeByEpoch, epochLengthMs, epochStartMs, type EpochLayout } from './session-epochs.ts';
 import { isTransient } from './ingest-worker.ts';
 import { ConsumerLoop } from './consumer-loop.ts';
 import type { SessionIngestMetrics } from './session-metrics.ts';
@@ -80,9 +87,26 @@ type Valid = { readonly report: SessionReport; readonly id: string; readonly del
 
 type Written =
   | { readonly kind: 'no-layout' }
-  | { readonly kind: 'written'; readonly newIds: ReadonlySet<string>; readonly nextEpoch: number; readonly addedMs: number; readonly knownMs: number; readonly openMs: number; readonly epochClosedMs: number; readonly beforeGenesisMs: number; readonly cappedMs: number };
+  | { readonly kind: 'written'; readonly newIds: ReadonlySet<string>; readonly nextEpoch: number; readonly openFromMs: number; readonly addedMs: number; readonly knownMs: number; readonly openMs: number; readonly epochClosedMs: number; readonly beforeGenesisMs: number; readonly cappedMs: number };
 
 type CursorRow = { next_epoch: string; genesis_slot: string | null; epoch_slots: number | null; slot_ms: string | null };
+
+/**
+ * Forget the ids of report parts whose window ends at or before `openFromMs`, the first open
+ * epoch's start (see Pruning above). Rows another worker holds are skipped, not waited for; the
+ * next prune takes them. Returns how many were deleted. Exposed for tests.
+ */
+export async function pruneSessionReports(store: Sql, openFromMs: number): Promise<number> {
+  const rows = await store.query<{ n: string }>(
+    `WITH gone AS (
+       DELETE FROM session_reports WHERE report_id IN (
+         SELECT report_id FROM session_reports WHERE to_ms <= $1::bigint FOR UPDATE SKIP LOCKED)
+       RETURNING 1
+     ) SELECT count(*)::text AS n FROM gone`,
+    [String(openFromMs)],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
 
 /** The transaction of one batch (steps 1–3 above). Exposed for tests. */
 export async function writeSessionReports(store: Store, reports: readonly SessionReport[]): Promise<Written> {
@@ -180,7 +204,7 @@ async function writeInTransaction(tx: Sql, batch: readonly SessionReport[]): Pro
       addedMs += Number(r?.added_ms ?? 0);
     }
   }
-  return { kind: 'written', newIds, nextEpoch, addedMs, knownMs, openMs, epochClosedMs: time.epochClosedMs, beforeGenesisMs: time.beforeGenesisMs, cappedMs: time.cappedMs };
+  return { kind: 'written', newIds, nextEpoch, openFromMs: epochStartMs(nextEpoch, layout), addedMs, knownMs, openMs, epochClosedMs: time.epochClosedMs, beforeGenesisMs: time.beforeGenesisMs, cappedMs: time.cappedMs };
 }
 
 export class SessionIngestWorker {
@@ -188,6 +212,8 @@ export class SessionIngestWorker {
   private readonly log: (event: Record<string, unknown>) => void;
   private readonly loop: ConsumerLoop<BusSessionReport>;
   private waitingForLayout = false;
+  /** The first open epoch this worker last pruned session_reports for (see Pruning above). */
+  private prunedFor = -1;
 
   constructor(private readonly opts: SessionIngestOptions) {
     this.layoutRetryMs = opts.layoutRetryMs ?? 5_000;
@@ -266,7 +292,19 @@ export class SessionIngestWorker {
     }
     if (ignoredMs.epochClosed > 0) this.log({ level: 'info', msg: 'connected time in closed epochs ignored', ms: ignoredMs.epochClosed, nextEpoch: out.nextEpoch });
     if (ignoredMs.unknownDevice > 0) this.log({ level: 'info', msg: 'connected time of unknown device ids ignored', ms: ignoredMs.unknownDevice });
+    if (out.nextEpoch > this.prunedFor) await this.prune(out.nextEpoch, out.openFromMs);
     return { ...EMPTY, delivered: valid.length, counted, duplicates, addedMs: out.addedMs, ignoredMs };
+  }
+
+  /** After COMMIT and the acks: a failed prune loses nothing (the rows stay) and is retried next batch. */
+  private async prune(nextEpoch: number, openFromMs: number): Promise<void> {
+    try {
+      const pruned = await pruneSessionReports(this.opts.store, openFromMs);
+      this.prunedFor = nextEpoch;
+      if (pruned > 0) this.log({ level: 'info', msg: 'session report ids of closed epochs pruned', pruned, nextEpoch });
+    } catch (e) {
+      this.log({ level: 'warn', msg: 'pruning session report ids failed; retried with the next batch', error: (e as Error).message });
+    }
   }
 
   private async handleFailure(valid: readonly Valid[], e: unknown): Promise<SessionBatchStats> {
