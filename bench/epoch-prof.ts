@@ -7,6 +7,7 @@
 //   npx tsx bench/epoch-prof.ts [--devices 100000] [--db pulse_prof_epoch_xxxx] [--runs 3] [--drop]
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { DATABASE_URL } from '../test/support/services.ts';
@@ -17,20 +18,40 @@ import { closeNextEpoch } from '../oracle/epochs/close-epoch.ts';
 import { epochEndMs } from '../shared/epoch-timing.ts';
 import { loadEpochFixture, params, timing } from './epoch.ts';
 
-type Step = { readonly what: string; readonly wallMs: number; readonly cpuMs: number };
+type Step = { readonly what: string; readonly wallMs: number; readonly cpuMs: number; readonly pgCpuMs: number };
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux (man 5 proc, /proc/[pid]/stat utime and stime)
+
+/** CPU time of a process on this machine (the PostgreSQL backend of the close's connection). */
+function procCpuMs(pid: number): number {
+  // Fields after the parenthesized command name: state is field 3, utime 14 and stime 15.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * TICK_MS;
+}
 
 const cpuMs = (): number => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
 
+const DIGEST = `
+  SELECT 'epochs' AS what, md5(string_agg((to_jsonb(t) - 'closed_at')::text, E'\\n' ORDER BY epoch)) AS md5 FROM epochs t
+  UNION ALL SELECT 'epoch_device_scores', md5(string_agg(t::text, E'\\n' ORDER BY epoch, device_id)) FROM epoch_device_scores t
+  UNION ALL SELECT 'epoch_rewards', md5(string_agg(t::text, E'\\n' ORDER BY epoch, owner)) FROM epoch_rewards t
+  UNION ALL SELECT 'cumulative_rewards', md5(string_agg(t::text, E'\\n' ORDER BY owner)) FROM cumulative_rewards t
+  UNION ALL SELECT 'epoch_trees', md5(string_agg(t::text, E'\\n' ORDER BY epoch)) FROM epoch_trees t
+  UNION ALL SELECT 'epoch_cursor', md5(string_agg(t::text, E'\\n')) FROM epoch_cursor t`;
+
 /** A Store whose transactions always roll back, recording each statement and the gaps between them. */
-function rollbackStore(store: PgStore, steps: Step[]): Store {
-  let mark = { wall: performance.now(), cpu: cpuMs() };
+function rollbackStore(store: PgStore, steps: Step[], digests: string[]): Store {
+  let backend = 0;
+  const now = () => ({ wall: performance.now(), cpu: cpuMs(), pg: backend === 0 ? 0 : procCpuMs(backend) });
+  let mark = now();
   const lap = (what: string): void => {
-    const now = { wall: performance.now(), cpu: cpuMs() };
-    steps.push({ what, wallMs: now.wall - mark.wall, cpuMs: now.cpu - mark.cpu });
-    mark = now;
+    const t = now();
+    steps.push({ what, wallMs: t.wall - mark.wall, cpuMs: t.cpu - mark.cpu, pgCpuMs: t.pg - mark.pg });
+    mark = t;
   };
   const timed = (inner: Sql): Sql => ({
     query: async <R extends Row>(text: string, ps?: readonly unknown[]) => {
@@ -57,11 +78,15 @@ function rollbackStore(store: PgStore, steps: Step[]): Store {
     transaction: async (fn) => {
       const client = await store.pool.connect();
       try {
+        backend = Number((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
         await client.query('BEGIN');
-        mark = { wall: performance.now(), cpu: cpuMs() };
+        mark = now();
         try {
           const out = await fn(timed(pgSql(client)));
           lap('js');
+          // What the close wrote, hashed before the rollback: equal digests mean identical results.
+          const d = await client.query<{ what: string; md5: string }>(DIGEST);
+          digests.push(...d.rows.map((r) => `${r.what} ${r.md5}`));
           return out;
         } finally {
           await client.query('ROLLBACK');
@@ -91,15 +116,19 @@ async function main(): Promise<void> {
     }
     for (let r = 0; r < Number(values.runs); r++) {
       const steps: Step[] = [];
+      const digests: string[] = [];
       const load = loadavg().map((x) => x.toFixed(2)).join(' ');
       const t0 = performance.now();
       const c0 = cpuMs();
-      const out = await closeNextEpoch(rollbackStore(store, steps), timing, params, epochEndMs(timing, 0));
+      const out = await closeNextEpoch(rollbackStore(store, steps, digests), timing, params, epochEndMs(timing, 0));
       const wall = performance.now() - t0;
       const cpu = cpuMs() - c0;
       if (out.kind !== 'closed') throw new Error('epoch 0 did not close');
-      console.log(`run ${r + 1}: close ${(wall / 1000).toFixed(2)} s wall, ${(cpu / 1000).toFixed(2)} s CPU in node (load ${load}); root ${out.root}`);
-      for (const s of steps) if (s.wallMs >= 5) console.log(`  ${s.wallMs.toFixed(0).padStart(6)} ms wall ${s.cpuMs.toFixed(0).padStart(6)} ms cpu  ${s.what}`);
+      const pgCpu = steps.reduce((x, s) => x + s.pgCpuMs, 0);
+      console.log(`run ${r + 1}: close ${(wall / 1000).toFixed(2)} s wall, ${(cpu / 1000).toFixed(2)} s CPU in node, ${(pgCpu / 1000).toFixed(2)} s CPU in the PostgreSQL backend (load ${load}); root ${out.root}`);
+      console.log('    wall ms   node cpu   pg cpu');
+      if (r === 0) console.log(`  digests of what the close wrote:\n    ${digests.join('\n    ')}`);
+      for (const s of steps) if (s.wallMs >= 5) console.log(`  ${[s.wallMs, s.cpuMs, s.pgCpuMs].map((x) => x.toFixed(0).padStart(8)).join(' ')}  ${s.what}`);
     }
   } finally {
     await store.close();
