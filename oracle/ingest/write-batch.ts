@@ -27,22 +27,24 @@ function rejection(c: Candidate, deviceId: string | null, reason: Rejection['rea
   return { deviceId, seq: c.heartbeat.seq, reason, detail: cleanDetail(detail), raw: c.heartbeat.raw, receivedAt: c.receivedAt };
 }
 
-/** JSON object {"<metric id>": <u64>}: jsonb numbers are arbitrary-precision NUMERIC, so u64 is exact. */
-function metricsJson(c: Candidate): string {
-  return `{${c.heartbeat.metrics.map((m) => `"${m.id}":${m.value.toString()}`).join(',')}}`;
+/**
+ * JSON object {"<metric id>": <u64>} (jsonb numbers are arbitrary-precision NUMERIC, so u64 is
+ * exact), written as a double-quoted array literal element. Ids and values are digits, so the only
+ * characters that need a backslash there are the quotes around the keys (PostgreSQL §8.15.6).
+ */
+function metricsElement(c: Candidate): string {
+  const metrics = c.heartbeat.metrics;
+  let out = '"{';
+  for (let i = 0; i < metrics.length; i++) out += `${i === 0 ? '' : ','}\\"${metrics[i]!.id}\\":${metrics[i]!.value.toString()}`;
+  return `${out}}"`;
 }
 
 /**
  * A PostgreSQL array literal of elements that need no quoting: lowercase hex or decimal digits only
- * (device and key ids, bigint decimals), never empty, never NULL.
+ * (device and key ids, bigint decimals), never NULL.
  */
 function arrayLiteral(values: readonly string[]): string {
   return `{${values.join(',')}}`;
-}
-
-/** An array literal element in double quotes: `"` and `\` are backslash-escaped (PostgreSQL §8.15.6). */
-function quotedArrayElement(value: string): string {
-  return `"${value.replace(/["\\]/g, '\\$&')}"`;
 }
 
 export async function writeBatch(store: Store, candidates: readonly Candidate[], rejected: readonly Rejection[]): Promise<BatchOutcome> {
@@ -64,7 +66,7 @@ async function writeInTransaction(tx: Sql, candidates: readonly Candidate[], rej
         WHERE k.key_id = ANY($1::text[])
         ORDER BY d.device_id
           FOR UPDATE OF d`,
-      [keyIds],
+      [arrayLiteral(keyIds)],
     );
     const byKey = new Map(keyRows.map((r) => [r.key_id, r]));
     const devices = new Map<string, DeviceState>();
@@ -120,14 +122,17 @@ async function writeInTransaction(tx: Sql, candidates: readonly Candidate[], rej
       for (const r of rows) existing.set(`${r.device_id}:${r.seq}`, r.raw);
     }
 
-    const acceptedInBatch = new Map<string, Uint8Array>();
+    // `order` is sorted by (device, seq), so the heartbeats of one (device, seq) are adjacent and the
+    // one accepted among them, if any, is the last heartbeat accepted when a later one is reached.
+    let lastAccepted: { readonly deviceId: string; readonly seq: bigint; readonly raw: Uint8Array } | undefined;
     for (const i of order) {
       if (verdicts[i] !== undefined) continue;
       const c = candidates[i]!;
       const deviceId = deviceOf(i);
       const state = devices.get(deviceId)!;
-      const k = `${deviceId}:${c.heartbeat.seq}`;
-      const prior = existing.get(k) ?? acceptedInBatch.get(k);
+      const prior =
+        (existing.size > 0 ? existing.get(`${deviceId}:${c.heartbeat.seq}`) : undefined) ??
+        (lastAccepted !== undefined && lastAccepted.deviceId === deviceId && lastAccepted.seq === c.heartbeat.seq ? lastAccepted.raw : undefined);
       if (prior !== undefined) {
         verdicts[i] = bytesEqual(prior, c.heartbeat.raw)
           ? rejection(c, deviceId, 'HB_DUPLICATE', `seq ${c.heartbeat.seq} is already stored with identical bytes`)
@@ -141,7 +146,7 @@ async function writeInTransaction(tx: Sql, candidates: readonly Candidate[], rej
         verdicts[i] = rejection(c, deviceId, 'HB_REPLAY', `seq ${c.heartbeat.seq} is below the device's highest accepted seq ${state.maxSeq}, received later`);
         continue;
       }
-      acceptedInBatch.set(k, c.heartbeat.raw);
+      lastAccepted = { deviceId, seq: c.heartbeat.seq, raw: c.heartbeat.raw };
       accepted.push(i);
       if (c.heartbeat.seq > state.maxSeq) {
         state.maxSeq = c.heartbeat.seq;
@@ -185,7 +190,7 @@ async function writeInTransaction(tx: Sql, candidates: readonly Candidate[], rej
         recv[j] = String(c.receivedAt);
         rawOffset[j] = rawBytes + 1; // substring() counts from 1
         rawLength[j] = c.heartbeat.raw.length;
-        metrics[j] = quotedArrayElement(metricsJson(c));
+        metrics[j] = metricsElement(c);
         rawBytes += c.heartbeat.raw.length;
       }
       const raw = new Uint8Array(rawBytes);
@@ -264,7 +269,7 @@ async function writeInTransaction(tx: Sql, candidates: readonly Candidate[], rej
           `UPDATE devices d SET max_seq = v.max_seq, max_seq_received_at = v.received_at
              FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(device_id, max_seq, received_at)
             WHERE d.device_id = v.device_id AND d.max_seq < v.max_seq`,
-          [moved.map(([id]) => id), moved.map(([, s]) => s.maxSeq.toString()), moved.map(([, s]) => s.maxReceivedAt.toString())],
+          [arrayLiteral(moved.map(([id]) => id)), arrayLiteral(moved.map(([, s]) => s.maxSeq.toString())), arrayLiteral(moved.map(([, s]) => s.maxReceivedAt.toString()))],
         );
       }
     }
