@@ -32,8 +32,8 @@ import { RateLimiter } from './rate-limiter.ts';
 import { DirectoryCache } from './directory-cache.ts';
 import { mayPublish, mayReceive, maySubscribe, type Principal } from './acl.ts';
 import { checkHeartbeat } from './edge-check.ts';
+import type { Heartbeat } from '../shared/protocol/heartbeat.ts';
 import { peekSeq } from './peek-seq.ts';
-import { BatchedPublisher } from './batched-publisher.ts';
 import { createBrokerMetrics, type BrokerMetrics } from './metrics.ts';
 import { SessionReporter } from './session-reporter.ts';
 import { silentLogger, type Logger } from './log.ts';
@@ -131,8 +131,8 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   const metrics = deps.metrics ?? createBrokerMetrics();
   const verifier = deps.verifier ?? nativeVerifier;
   const now = deps.now ?? Date.now;
-  // One burst of bus publishes per event-loop turn (broker/batched-publisher.ts).
-  const publisher: BusPublisher = new BatchedPublisher(deps.bus.publisher());
+  // The JetStream publisher sends each event-loop turn's hand-offs in one burst (bus/pub-ack-mux.ts).
+  const publisher: BusPublisher = deps.bus.publisher();
   const directory = new DirectoryCache(deps.directory, config.directoryTtlMs);
   const publishLimiter = new RateLimiter(config.publishRate, config.publishBurst);
   const connectLimiter = new RateLimiter(config.connectRate, config.connectBurst);
@@ -301,7 +301,7 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
   const handoff = async (message: BusHeartbeat, client: Client): Promise<boolean> => {
     inFlight++;
     metrics.inflight.inc();
-    const end = metrics.handoff.startTimer();
+    const started = performance.now();
     let delay = 50;
     try {
       for (;;) {
@@ -312,7 +312,8 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
             metrics.busUp.set(1);
             log.info('bus is accepting again');
           }
-          end();
+          // observe() rather than startTimer(): no closure and no hrtime tuple per heartbeat.
+          metrics.handoff.observe((performance.now() - started) / 1000);
           return true;
         } catch (e) {
           metrics.busErrors.inc();
@@ -335,6 +336,26 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     }
   };
 
+  /**
+   * Reject one heartbeat: counted, explained on the device's events topic, then PUBACKed but forwarded
+   * to nobody. One function for every reason, not a closure per PUBLISH: under tsx each named closure
+   * also costs an Object.defineProperty (esbuild keepNames) on the hot path.
+   */
+  const rejectHeartbeat = (keyId: string, packet: PublishPacket, callback: (error: Error | null) => void, code: HeartbeatCode, message: string, seq: bigint | undefined) => {
+    metrics.rejected.inc({ reason: code });
+    log.debug('heartbeat rejected', { keyId, seq, reason: code, message });
+    packet.topic = REJECTED_TOPIC; // PUBACKed (the device must not resend it) but forwarded to nobody
+    notifyRejected(keyId, seq, code, message, () => callback(null));
+  };
+
+  /** A verified heartbeat: durably on the bus, then the callback lets Aedes send the PUBACK. */
+  const acceptHeartbeat = async (client: Client, payload: Buffer, hb: Heartbeat, receivedAt: number, callback: (error: Error | null) => void) => {
+    const delivered = await handoff({ deviceId: hb.deviceId, seq: hb.seq, raw: payload, receivedAt }, client);
+    if (!delivered) return callback(new Error('bus unavailable; connection closed before the hand-off completed'));
+    metrics.accepted.inc();
+    callback(null);
+  };
+
   broker.authorizePublish = (client, packet, callback) => {
     // client is null only for a Will left behind by a departed broker process: never published.
     if (client === null) return callback(new Error('no session'));
@@ -354,26 +375,14 @@ export async function startBroker(config: BrokerConfig, deps: BrokerDeps): Promi
     if (p.kind !== 'device') return callback(new Error('read-only account'));
     packet.retain = false; // heartbeats are never retained
     const payload = packet.payload as Buffer;
-    const reject = (code: HeartbeatCode, message: string, seq: bigint | undefined) => {
-      metrics.rejected.inc({ reason: code });
-      log.debug('heartbeat rejected', { keyId: p.keyId, seq, reason: code, message });
-      packet.topic = REJECTED_TOPIC; // PUBACKed (the device must not resend it) but forwarded to nobody
-      notifyRejected(p.keyId, seq, code, message, () => callback(null));
-    };
+    const keyId = p.keyId;
     // Both limits run before any decoding or signature check (a flood must stay cheap); their events
     // still name the heartbeat when its seq can be read at its fixed offset (broker/peek-seq.ts).
-    if (payload.length > config.maxPayload) return reject('HB_OVERSIZED', `payload is ${payload.length} bytes; the limit is ${config.maxPayload}`, peekSeq(payload));
-    if (!publishLimiter.take(p.keyId)) return reject('HB_RATE_LIMITED', `more than ${config.publishRate}/s sustained (burst ${config.publishBurst})`, peekSeq(payload));
+    if (payload.length > config.maxPayload) return rejectHeartbeat(keyId, packet, callback, 'HB_OVERSIZED', `payload is ${payload.length} bytes; the limit is ${config.maxPayload}`, peekSeq(payload));
+    if (!publishLimiter.take(keyId)) return rejectHeartbeat(keyId, packet, callback, 'HB_RATE_LIMITED', `more than ${config.publishRate}/s sustained (burst ${config.publishBurst})`, peekSeq(payload));
     const receivedAt = now();
-    void checkHeartbeat(payload, { verifier, networkId: config.networkId, keyId: p.keyId, topic: packet.topic, receivedAt, skewMs: config.skewMs }).then(
-      async (verdict) => {
-        if (!verdict.ok) return reject(verdict.code, verdict.message, verdict.seq);
-        const hb = verdict.heartbeat;
-        const delivered = await handoff({ deviceId: hb.deviceId, seq: hb.seq, raw: payload, receivedAt }, client);
-        if (!delivered) return callback(new Error('bus unavailable; connection closed before the hand-off completed'));
-        metrics.accepted.inc();
-        callback(null);
-      },
+    void checkHeartbeat(payload, { verifier, networkId: config.networkId, keyId, topic: packet.topic, receivedAt, skewMs: config.skewMs }).then(
+      (verdict) => (verdict.ok ? acceptHeartbeat(client, payload, verdict.heartbeat, receivedAt, callback) : rejectHeartbeat(keyId, packet, callback, verdict.code, verdict.message, verdict.seq)),
       (e: unknown) => {
         log.error('edge check failed', { error: e });
         callback(new Error('internal error'));

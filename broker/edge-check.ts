@@ -14,14 +14,28 @@ import { inspectHeartbeat, withinSkew, type Heartbeat } from '../shared/protocol
 import type { HeartbeatCode } from '../shared/error-codes.ts';
 import { peekSeq } from './peek-seq.ts';
 
+const NOTHING = new Uint8Array(0);
+
 class CapturingVerifier implements Ed25519Verifier {
   readonly name = 'capture';
-  args: [Uint8Array, Uint8Array, Uint8Array] | undefined;
+  captured = false;
+  signature: Uint8Array = NOTHING;
+  message: Uint8Array = NOTHING;
+  publicKey: Uint8Array = NOTHING;
   verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): SignatureCheck {
-    this.args = [signature, message, publicKey];
+    this.captured = true;
+    this.signature = signature;
+    this.message = message;
+    this.publicKey = publicKey;
     return 'ok';
   }
 }
+
+/**
+ * One capturing verifier for every check: inspectHeartbeat is synchronous, and the captured values
+ * are read before checkHeartbeat first awaits, so no other check can run in between.
+ */
+const capture = new CapturingVerifier();
 
 export type EdgeContext = {
   readonly verifier: NativeVerifier;
@@ -44,21 +58,24 @@ const SIGNATURE_CODES: Record<Exclude<SignatureCheck, 'ok'>, { code: HeartbeatCo
 };
 
 export async function checkHeartbeat(payload: Uint8Array, ctx: EdgeContext): Promise<EdgeVerdict> {
-  const capture = new CapturingVerifier();
+  capture.captured = false;
   const { heartbeat, problems } = inspectHeartbeat(payload, {
     verifier: capture,
     networkId: ctx.networkId,
     topic: ctx.topic,
     authenticatedDeviceId: ctx.keyId,
   });
+  const { captured, signature, message, publicKey } = capture;
+  // Drop the references, so the shared capture does not keep the last payload's buffers alive.
+  capture.signature = capture.message = capture.publicKey = NOTHING;
   const first = problems[0];
   if (first !== undefined || heartbeat === undefined) {
     // A payload the codec cannot decode (truncated, trailing bytes, too many metrics) may still carry
     // a readable seq at its fixed offset: report it so the device knows which heartbeat failed.
     return { ok: false, code: first?.code ?? 'HB_TRUNCATED', message: first?.message ?? 'undecodable payload', seq: heartbeat?.seq ?? peekSeq(payload) };
   }
-  if (capture.args === undefined) return { ok: false, code: 'HB_BAD_SIGNATURE', message: 'signature was not checked', seq: heartbeat.seq };
-  const check = await ctx.verifier.verifyAsync(...capture.args);
+  if (!captured) return { ok: false, code: 'HB_BAD_SIGNATURE', message: 'signature was not checked', seq: heartbeat.seq };
+  const check = await ctx.verifier.verifyAsync(signature, message, publicKey);
   if (check !== 'ok') return { ok: false, ...SIGNATURE_CODES[check], seq: heartbeat.seq };
   // Skew last: only an authentic heartbeat's timestamp is worth comparing (docs/protocol.md §Replay and time rules).
   if (!withinSkew(heartbeat.timestamp, ctx.receivedAt, ctx.skewMs)) {
