@@ -6,31 +6,64 @@
 
 export type Weighted = { readonly key: string; readonly weight: bigint };
 
+/**
+ * The parts by position: part i belongs to keys[i] / weights[i]; 0n for a weight of 0 and for every
+ * position when the total weight is 0. Array in, array out, so an epoch close that splits each of
+ * 20,000 owners' amounts over their devices builds no Map and no object per device. Keys break ties
+ * between equal remainders only, so they may repeat (largestRemainder below adds such parts up).
+ */
+export function largestRemainderParts(total: bigint, keys: readonly string[], weights: readonly bigint[]): bigint[] {
+  if (total < 0n) throw new RangeError('largestRemainder: total must be ≥ 0');
+  const n = weights.length;
+  if (keys.length !== n) throw new RangeError(`largestRemainder: ${keys.length} keys for ${n} weights`);
+  let sum = 0n;
+  for (let i = 0; i < n; i++) {
+    const w = weights[i]!;
+    if (w < 0n) throw new RangeError(`largestRemainder: weight of ${keys[i]} is negative`);
+    sum += w;
+  }
+  const parts = new Array<bigint>(n).fill(0n);
+  if (sum === 0n) return parts;
+  let left = total;
+  const rems = new Array<bigint>(n);
+  const order: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const w = weights[i]!;
+    if (w === 0n) continue;
+    const num = total * w;
+    const q = num / sum;
+    parts[i] = q;
+    left -= q;
+    rems[i] = num % sum;
+    order.push(i);
+  }
+  // Only when units are left over does anyone need the remainder order (left < number of keys).
+  if (left > 0n) {
+    order.sort((a, b) => {
+      const ra = rems[a]!;
+      const rb = rems[b]!;
+      if (ra !== rb) return ra > rb ? -1 : 1;
+      const ka = keys[a]!;
+      const kb = keys[b]!;
+      return ka < kb ? -1 : ka > kb ? 1 : 0;
+    });
+    for (let j = 0; left > 0n; j++, left--) {
+      const i = order[j]!;
+      parts[i] = parts[i]! + 1n;
+    }
+  }
+  return parts;
+}
+
 /** Parts by key (only keys with weight > 0). Empty when the total weight is 0: the caller reports it. */
 export function largestRemainder(total: bigint, items: readonly Weighted[]): Map<string, bigint> {
-  if (total < 0n) throw new RangeError('largestRemainder: total must be ≥ 0');
-  const positive = items.filter((i) => {
-    if (i.weight < 0n) throw new RangeError(`largestRemainder: weight of ${i.key} is negative`);
-    return i.weight > 0n;
-  });
+  const keys = items.map((i) => i.key);
+  const parts = largestRemainderParts(total, keys, items.map((i) => i.weight));
   const out = new Map<string, bigint>();
-  const sum = positive.reduce((s, i) => s + i.weight, 0n);
-  if (sum === 0n) return out;
-  let given = 0n;
-  const rest: { key: string; rem: bigint }[] = [];
-  for (const i of positive) {
-    const num = total * i.weight;
-    const q = num / sum;
-    out.set(i.key, (out.get(i.key) ?? 0n) + q);
-    given += q;
-    rest.push({ key: i.key, rem: num % sum });
-  }
-  let left = total - given;
-  rest.sort((a, b) => (a.rem > b.rem ? -1 : a.rem < b.rem ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  for (const r of rest) {
-    if (left === 0n) break;
-    out.set(r.key, out.get(r.key)! + 1n);
-    left--;
+  for (let i = 0; i < items.length; i++) {
+    if (items[i]!.weight === 0n) continue;
+    const k = keys[i]!;
+    out.set(k, (out.get(k) ?? 0n) + parts[i]!);
   }
   return out;
 }

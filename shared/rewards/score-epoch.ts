@@ -179,6 +179,39 @@ export function scoreEpoch(input: {
   return scoreAggregates({ window: input.window, params: input.params, devices: input.devices, aggregates: agg.value.aggregates, ignoredRollups: agg.value.ignored });
 }
 
+/**
+ * Every device to score, once, in deviceId order (code units), beside its registry entry (the last
+ * one when a device is listed twice; undefined for a device with counters but no registry row) and
+ * its aggregate. The epoch closer passes the registry already sorted with unique ids and every
+ * counter row belonging to a registered device: that case costs one comparison and one lookup per
+ * device and sorts nothing. Anything else takes the general path, with the same result.
+ */
+function scoringOrder(
+  devices: readonly DeviceInfo[],
+  aggregates: ReadonlyMap<string, DeviceAggregate>,
+): { ids: string[]; infos: readonly (DeviceInfo | undefined)[]; aggs: (DeviceAggregate | undefined)[] } {
+  const n = devices.length;
+  const ids = new Array<string>(n);
+  const aggs = new Array<DeviceAggregate | undefined>(n);
+  let matched = 0;
+  let i = 0;
+  for (; i < n; i++) {
+    const id = devices[i]!.deviceId;
+    if (i > 0 && !(ids[i - 1]! < id)) break;
+    ids[i] = id;
+    const a = aggregates.get(id);
+    aggs[i] = a;
+    if (a !== undefined) matched++;
+  }
+  if (i === n && matched === aggregates.size) return { ids, infos: devices, aggs };
+  const info = new Map<string, DeviceInfo>();
+  for (const d of devices) info.set(d.deviceId, d);
+  const all = [...info.keys()];
+  for (const id of aggregates.keys()) if (!info.has(id)) all.push(id);
+  all.sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+  return { ids: all, infos: all.map((id) => info.get(id)), aggs: all.map((id) => aggregates.get(id)) };
+}
+
 const EMPTY: DeviceAggregate = { creditedSlots: 0, raw: new Map(), slotCapped: new Map(), anySlotCapped: false, unweighted: false };
 
 /** The per-epoch step: epoch caps, weights, eligibility and reason codes, from per-device aggregates. */
@@ -193,22 +226,21 @@ export function scoreAggregates(input: {
   if (!validWindow(w)) {
     return err('SCORE_INPUT_INVALID', `epoch window ${JSON.stringify(w)} needs integers epoch ≥ 0, firstSlot ≥ 0, slotCount ≥ 1`);
   }
-  const info = new Map<string, DeviceInfo>();
   for (const d of input.devices) {
     if (d.owner !== null && !ADDRESS.test(d.owner)) return err('SCORE_INPUT_INVALID', `device ${d.deviceId}: owner ${JSON.stringify(d.owner)} is not an address`);
-    info.set(d.deviceId, d);
   }
-  const ids = new Set<string>([...input.devices.map((d) => d.deviceId), ...input.aggregates.keys()]);
   for (const [id, a] of input.aggregates) {
     if (!Number.isSafeInteger(a.creditedSlots) || a.creditedSlots < 0 || a.creditedSlots > w.slotCount) {
       return err('SCORE_INPUT_INVALID', `device ${id}: ${a.creditedSlots} credited slots in an epoch of ${w.slotCount}`);
     }
   }
+  const { ids, infos, aggs } = scoringOrder(input.devices, input.aggregates);
 
   const devices: DeviceScore[] = [];
-  for (const deviceId of ids) {
-    const a = input.aggregates.get(deviceId) ?? EMPTY;
-    const d = info.get(deviceId);
+  for (let i = 0; i < ids.length; i++) {
+    const deviceId = ids[i]!;
+    const a = aggs[i] ?? EMPTY;
+    const d = infos[i];
     const owner = d?.owner ? d.owner.toLowerCase() : null;
     const revoked = d?.revoked ?? false;
     const credited = a.creditedSlots;
@@ -251,6 +283,5 @@ export function scoreAggregates(input: {
       reasons,
     });
   }
-  devices.sort((x, y) => (x.deviceId < y.deviceId ? -1 : x.deviceId > y.deviceId ? 1 : 0));
   return ok({ window: w, devices, ignoredRollups: input.ignoredRollups ?? 0 });
 }
