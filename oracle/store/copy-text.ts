@@ -38,17 +38,26 @@ export function copyStatement(table: string, columns: readonly string[], source:
  */
 export function* copyTextChunks(columns: number, rows: Iterable<readonly CopyValue[]>, chunkChars = 1 << 16): Generator<string, void> {
   let n = 0;
-  let chunk = '';
+  // Lines are collected and joined once per chunk: one flat string, where `chunk += line` would
+  // build a rope of 100,000s of pieces that Buffer.from then has to flatten.
+  let lines: string[] = [];
+  let size = 0;
   for (const row of rows) {
     if (row.length !== columns) throw new RangeError(`copyRows: row ${n} has ${row.length} values for ${columns} columns`);
     let line = copyField(row[0]!);
     for (let i = 1; i < columns; i++) line += '\t' + copyField(row[i]!);
-    chunk += line + '\n';
+    lines.push(line);
+    size += line.length + 1;
     n++;
-    if (chunk.length >= chunkChars) {
-      yield chunk;
-      chunk = '';
+    if (size >= chunkChars) {
+      lines.push('');
+      yield lines.join('\n');
+      lines = [];
+      size = 0;
     }
   }
-  if (chunk.length > 0) yield chunk;
+  if (lines.length > 0) {
+    lines.push('');
+    yield lines.join('\n');
+  }
 }
