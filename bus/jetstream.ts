@@ -205,7 +205,7 @@ export class JetStreamBus implements Bus {
         if (!open || this.closed) return Promise.reject(new PulseError('BUS_CLOSED', 'publish on a closed JetStream bus'));
         if (!NAME.test(message.deviceId)) return Promise.reject(new PulseError('BUS_BAD_CONFIG', `device id ${JSON.stringify(message.deviceId)} must be letters, digits, "-" or "_"`));
         const h = headers();
-        h.set(RECEIVED_AT, String(message.receivedAt));
+        h.append(RECEIVED_AT, String(message.receivedAt)); // append: fresh headers, nothing to replace
         // Resolves with the PubAck, which the caller only awaits (BusPublisher resolves to nothing).
         return this.acks.publish(this.subjectOf(message.deviceId), message.raw, heartbeatMessageId(message), h) as Promise<unknown> as Promise<void>;
       },
