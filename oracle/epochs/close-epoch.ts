@@ -40,10 +40,17 @@ function metricsJson(ms: readonly MetricScore[]): string {
 
 /**
  * Reason codes as a text[] literal (PostgreSQL §8.15.6 Array Value Input). Each element is double
- * quoted, with `"` and `\\` escaped, so no code could read as NULL or split in two.
+ * quoted, with `"` and `\\` escaped, so no code could read as NULL or split in two. A close sees only
+ * a handful of distinct code lists, so each literal is built once per close and then looked up.
  */
-function reasonsArray(rs: readonly string[]): string {
-  return `{${rs.map((r) => `"${r.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
+function reasonsLiterals(): (rs: readonly string[]) => string {
+  const seen = new Map<string, string>();
+  return (rs) => {
+    const key = rs.join('\u0000'); // NUL cannot occur inside a text value, so keys never collide
+    let lit = seen.get(key);
+    if (lit === undefined) seen.set(key, (lit = `{${rs.map((r) => `"${r.replace(/["\\]/g, '\\$&')}"`).join(',')}}`));
+    return lit;
+  };
 }
 
 /** Record the parameter set (by version) the first time it is used; a changed set under an old version is refused. */
@@ -138,6 +145,7 @@ export async function closeNextEpoch(store: Store, timing: EpochTiming, params: 
       const e = String(epoch);
       const slots = String(window.slotCount);
       const paid = a.devices;
+      const reasonsArray = reasonsLiterals();
       let j = 0;
       await tx.copyRows('epoch_device_scores', SCORE_COLUMNS, (function* () {
         for (const d of ds) {

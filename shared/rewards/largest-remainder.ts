@@ -26,6 +26,10 @@ export function largestRemainderParts(total: bigint, keys: readonly string[], we
   if (sum === 0n) return parts;
   let left = total;
   const rems = new Array<bigint>(n);
+  // Each remainder also as a double: Number() is monotonic (a < b ⇒ Number(a) ≤ Number(b)), so
+  // unequal doubles order their bigints the same way, and only equal doubles need the exact bigint
+  // comparison. Sorting 20,000 owners compares doubles instead of bigints.
+  const approx = new Float64Array(n);
   const order: number[] = [];
   for (let i = 0; i < n; i++) {
     const w = weights[i]!;
@@ -34,12 +38,17 @@ export function largestRemainderParts(total: bigint, keys: readonly string[], we
     const q = num / sum;
     parts[i] = q;
     left -= q;
-    rems[i] = num % sum;
+    const r = num % sum;
+    rems[i] = r;
+    approx[i] = Number(r);
     order.push(i);
   }
   // Only when units are left over does anyone need the remainder order (left < number of keys).
   if (left > 0n) {
     order.sort((a, b) => {
+      const fa = approx[a]!;
+      const fb = approx[b]!;
+      if (fa !== fb) return fa > fb ? -1 : 1;
       const ra = rems[a]!;
       const rb = rems[b]!;
       if (ra !== rb) return ra > rb ? -1 : 1;
