@@ -2,12 +2,13 @@
 // only runs when started directly). It loads the bench/epoch.ts fixture into a database it keeps (or
 // reuses one given with --db), then closes epoch 0 several times, each in a transaction that is
 // rolled back instead of committed, timing every statement and the JavaScript between them. Figures
-// are wall time and this process's CPU time; run it with `node --import tsx --cpu-prof` for a profile.
+// are wall time, this process's CPU time and the PostgreSQL backend's (from /proc); before the
+// rollback it prints digests of every table the close wrote, so a change can be checked for
+// sameness. Run it with `node --import tsx --cpu-prof` for a profile.
 //
 //   npx tsx bench/epoch-prof.ts [--devices 100000] [--db pulse_prof_epoch_xxxx] [--runs 3] [--drop]
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { DATABASE_URL } from '../test/support/services.ts';
@@ -16,24 +17,9 @@ import type { Row, Sql, Store } from '../oracle/store/store.ts';
 import { migrate } from '../oracle/store/migrate.ts';
 import { closeNextEpoch } from '../oracle/epochs/close-epoch.ts';
 import { epochEndMs } from '../shared/epoch-timing.ts';
-import { loadEpochFixture, params, timing } from './epoch.ts';
+import { loadEpochFixture, ownCpuMs, params, procCpuMs, timing } from './epoch.ts';
 
 type Step = { readonly what: string; readonly wallMs: number; readonly cpuMs: number; readonly pgCpuMs: number };
-
-const TICK_MS = 10; // USER_HZ is 100 on Linux (man 5 proc, /proc/[pid]/stat utime and stime)
-
-/** CPU time of a process on this machine (the PostgreSQL backend of the close's connection). */
-function procCpuMs(pid: number): number {
-  // Fields after the parenthesized command name: state is field 3, utime 14 and stime 15.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * TICK_MS;
-}
-
-const cpuMs = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 
 const DIGEST = `
   SELECT 'epochs' AS what, md5(string_agg((to_jsonb(t) - 'closed_at')::text, E'\\n' ORDER BY epoch)) AS md5 FROM epochs t
@@ -46,7 +32,7 @@ const DIGEST = `
 /** A Store whose transactions always roll back, recording each statement and the gaps between them. */
 function rollbackStore(store: PgStore, steps: Step[], digests: string[]): Store {
   let backend = 0;
-  const now = () => ({ wall: performance.now(), cpu: cpuMs(), pg: backend === 0 ? 0 : procCpuMs(backend) });
+  const now = () => ({ wall: performance.now(), cpu: ownCpuMs(), pg: backend === 0 ? 0 : procCpuMs(backend) });
   let mark = now();
   const lap = (what: string): void => {
     const t = now();
@@ -119,10 +105,10 @@ async function main(): Promise<void> {
       const digests: string[] = [];
       const load = loadavg().map((x) => x.toFixed(2)).join(' ');
       const t0 = performance.now();
-      const c0 = cpuMs();
+      const c0 = ownCpuMs();
       const out = await closeNextEpoch(rollbackStore(store, steps, digests), timing, params, epochEndMs(timing, 0));
       const wall = performance.now() - t0;
-      const cpu = cpuMs() - c0;
+      const cpu = ownCpuMs() - c0;
       if (out.kind !== 'closed') throw new Error('epoch 0 did not close');
       const pgCpu = steps.reduce((x, s) => x + s.pgCpuMs, 0);
       console.log(`run ${r + 1}: close ${(wall / 1000).toFixed(2)} s wall, ${(cpu / 1000).toFixed(2)} s CPU in node, ${(pgCpu / 1000).toFixed(2)} s CPU in the PostgreSQL backend (load ${load}); root ${out.root}`);
