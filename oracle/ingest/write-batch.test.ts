@@ -1,8 +1,8 @@
 // writeBatch on its own, on PostgreSQL and PGlite: one batch whose heartbeats have every payload
 // length (0 to 16 metrics), so each row's raw bytes must be sliced from the batch's one bytea at the
 // right offset; the same (device, seq) several times in one batch, in scrambled input order, so the
-// in-batch duplicate and equivocation rules see them in (device, seq) order; and exact rollups and
-// epoch counters for u64 metric values.
+// in-batch duplicate and equivocation rules see them in (device, seq) order; exact rollups and
+// epoch counters for u64 metric values; and a value that is not plain digits refused before SQL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { needs } from '../../test/support/services.ts';
 import { backends } from '../store/testing.ts';
@@ -66,6 +66,17 @@ for (const backend of backends(pgOk)) {
         [d.deviceId],
       );
       expect(sums).toEqual(Array.from({ length: 16 }, (_, k) => ({ metric_id: k, total: (BigInt(16 - k) * U64_MAX).toString() })));
+    });
+
+    it('refuses a batch whose values would not be plain digits in an array literal, and stores none of it', async () => {
+      const d = newDevice();
+      await registerDevices(registry, [d]);
+      // classify() only passes safe-integer receive times; a fraction here stands for any future
+      // value that could break the hand-built literal (its decimal point is not a digit).
+      const bad = { ...candidate(d, 1), receivedAt: T0 + 0.5 };
+      await expect(writeBatch(store, [candidate(d, 2), bad], [])).rejects.toThrow(RangeError);
+      const n = await store.query<{ n: string }>('SELECT count(*)::text AS n FROM heartbeats WHERE device_id = $1', [d.deviceId]);
+      expect(n[0]!.n).toBe('0');
     });
 
     it('decides repeats of one (device, seq) inside a batch in seq order, whatever the input order', async () => {

@@ -41,10 +41,16 @@ function metricsElement(c: Candidate): string {
 
 /**
  * A PostgreSQL array literal of elements that need no quoting: lowercase hex or decimal digits only
- * (device and key ids, bigint decimals), never NULL.
+ * (device and key ids, bigint decimals), never NULL. Every value comes from decoded bytes or from
+ * the database, so that always holds; it is checked all the same (one regex test over the joined
+ * text, a tiny share of the statement), so that a future free-form value fails its batch loudly
+ * (bisected and recorded like any other store error) instead of shifting elements between columns.
  */
+const LITERAL_SAFE = /^(?:[0-9a-f]+(?:,[0-9a-f]+)*)?$/;
 function arrayLiteral(values: readonly string[]): string {
-  return `{${values.join(',')}}`;
+  const body = values.join(',');
+  if (!LITERAL_SAFE.test(body)) throw new RangeError('writeBatch: an array element is not lowercase hex or decimal digits');
+  return `{${body}}`;
 }
 
 export async function writeBatch(store: Store, candidates: readonly Candidate[], rejected: readonly Rejection[]): Promise<BatchOutcome> {
