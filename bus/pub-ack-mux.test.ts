@@ -4,6 +4,7 @@
 // core NATS responder standing in for a stream on subjects no stream covers; each test uses its own
 // subjects and streams.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createConnection } from 'node:net';
 import { connect, headers, type Msg, type NatsConnection } from 'nats';
 import { PubAckMux, type PubAckOk } from './pub-ack-mux.ts';
 import { NATS_URL, needs, uniqueName } from '../test/support/services.ts';
@@ -86,9 +87,14 @@ describe.skipIf(!ok)('PubAckMux', () => {
       else m.respond(json({ stream: 'FAKE', seq: 10 + numberOf(m) }));
     });
     const mux = new PubAckMux(nc, { stream: 'FAKE', timeoutMs: 300, maxInFlight: 64 });
+    const t0 = performance.now();
     const ps = [0, 1, 2].map((n) => mux.publish(`${subject}.x`, bytes(n), `t-${n}`));
+    let rejectedAfter = 0;
+    ps[1]!.catch(() => (rejectedAfter = performance.now() - t0));
     const got = await outcomes(ps);
     expect(got).toEqual([{ ok: true, seq: 10, duplicate: false }, 'BUS_UNAVAILABLE', { ok: true, seq: 12, duplicate: false }]);
+    // Never before its timeout (the sweep may add up to one period, never subtract one).
+    expect(rejectedAfter).toBeGreaterThanOrEqual(300);
     await expect(ps[1]).rejects.toThrow(/publish t-1: no PubAck within 300 ms/);
     expect(mux.inFlight).toBe(0);
     // The answer arriving after the timeout matches nothing: nothing settles twice, nothing throws.
@@ -180,6 +186,58 @@ describe.skipIf(!ok)('PubAckMux', () => {
     await settled;
     expect(await outcomes(ps)).toEqual(['BUS_UNAVAILABLE', 'BUS_UNAVAILABLE']);
     expect(await outcomes([mux.publish(`${subject}.x`, bytes(3), 'c-3')])).toEqual(['BUS_CLOSED']);
+  });
+
+  it('gives each queued publish its own full timeout once it is sent, so none waits forever behind an unanswered one', async () => {
+    const subject = await fakeStream(() => undefined); // never answers
+    const mux = new PubAckMux(nc, { stream: 'FAKE', timeoutMs: 100, maxInFlight: 1 });
+    const t0 = performance.now();
+    const got = await outcomes([1, 2, 3].map((n) => mux.publish(`${subject}.x`, bytes(n), `q-${n}`)));
+    expect(got).toEqual(['BUS_UNAVAILABLE', 'BUS_UNAVAILABLE', 'BUS_UNAVAILABLE']);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(300); // one after the other, each ≥ 100 ms
+    expect([mux.inFlight, mux.queued]).toEqual([0, 0]);
+    mux.close();
+  });
+
+  it('rejects a reply whose header block is malformed instead of leaving its publish unsettled (review finding)', async () => {
+    const replies: string[] = [];
+    const subject = await fakeStream((m) => replies.push(m.reply!));
+    const mux = new PubAckMux(nc, { stream: 'FAKE', timeoutMs: 60_000, maxInFlight: 8 });
+    const p = mux.publish(`${subject}.x`, bytes(1), 'h-1');
+    while (replies.length === 0) await new Promise((r) => setTimeout(r, 5));
+    // nats.js cannot build such a message, so a raw client sends it: "bad key" is not a valid header name.
+    const u = new URL(NATS_URL);
+    const raw = createConnection({ host: u.hostname, port: Number(u.port || 4222) });
+    const header = 'NATS/1.0\r\nbad key: v\r\n\r\n';
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      raw.on('error', reject);
+      raw.on('data', (b) => {
+        seen += b.toString();
+        if (seen.includes('PONG')) resolve();
+      });
+      raw.write(`CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\nHPUB ${replies[0]} ${header.length} ${header.length}\r\n${header}\r\nPING\r\n`);
+    });
+    raw.destroy();
+    await expect(p).rejects.toSatisfy((e: unknown) => isPulseError(e, 'BUS_UNAVAILABLE') && /unreadable reply/.test((e as Error).message));
+    // The connection still reads: the next publish is answered.
+    const next = await fakeStream((m) => m.respond(json({ stream: 'FAKE', seq: 7 })));
+    expect(await mux.publish(`${next}.x`, bytes(2), 'h-2')).toEqual({ ok: true, seq: 7, duplicate: false });
+    mux.close();
+  });
+
+  it('rejects what waits for a PubAck as soon as the connection closes, not after the timeout', async () => {
+    const own = await connect({ servers: NATS_URL, noAsyncTraces: true });
+    const subject = await fakeStream(() => undefined); // never answers
+    const mux = new PubAckMux(own, { stream: 'FAKE', timeoutMs: 600_000, maxInFlight: 1 });
+    const ps = [mux.publish(`${subject}.x`, bytes(1), 'x-1'), mux.publish(`${subject}.x`, bytes(2), 'x-2')];
+    await new Promise((r) => setImmediate(r));
+    expect([mux.inFlight, mux.queued]).toEqual([1, 1]);
+    await own.close();
+    // Both settle long before the 10-minute timeout (the test's own timeout is 60 s).
+    expect(await outcomes(ps)).toEqual(['BUS_UNAVAILABLE', 'BUS_UNAVAILABLE']);
+    await expect(ps[0]).rejects.toThrow(/the NATS connection closed/);
+    mux.close();
   });
 
   it('refuses a timeout or window below 1 (BUS_BAD_CONFIG)', () => {

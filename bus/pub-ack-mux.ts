@@ -26,11 +26,12 @@
 // The contract is the one js.publish() gave the bus (bus/bus.ts): a publish resolves only on a
 // positive PubAck from our stream (the stream holds the message; a duplicate inside the duplicate
 // window is held already and resolves too), and rejects BUS_UNAVAILABLE on an error reply, a PubAck
-// from another stream, "no responders", a closed connection or the timeout. A late PubAck of a
+// from another stream, an unreadable reply (even a malformed header block), "no responders", a
+// connection closed for good (at once, not after the timeout) or the timeout. A late PubAck of a
 // publish that already timed out is ignored: the broker publishes again and gets a duplicate.
 import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type NatsError, type Subscription } from 'nats';
 import { PulseError } from '../shared/errors.ts';
-import { readPubAck } from './pub-ack.ts';
+import { readPubAck, type PubAckOutcome } from './pub-ack.ts';
 
 export type PubAckMuxOptions = {
   /** The only stream whose PubAck counts; also sent as Nats-Expected-Stream. */
@@ -85,6 +86,9 @@ export class PubAckMux {
     this.inbox = `${createInbox()}.`;
     this.sweepMs = Math.min(250, Math.max(5, Math.round(options.timeoutMs / 10)));
     this.periods = Math.ceil(options.timeoutMs / this.sweepMs);
+    // A connection closed for good answers nothing more: fail what waits for a PubAck at once
+    // instead of after its timeout (what is queued is then refused by nc.publish as it is sent).
+    void nc.closed().then(() => this.failInFlight('the NATS connection closed'));
   }
 
   /** Publishes sent and waiting for their PubAck. */
@@ -171,17 +175,21 @@ export class PubAckMux {
       // The subscription itself failed (e.g. a permissions violation on the inbox): no PubAck can
       // arrive any more, so fail what is in flight now and subscribe again on the next publish.
       this.sub = undefined;
-      const left = [...this.pending.values()];
-      this.pending.clear();
-      for (const p of left) p.job.reject(this.failure(p.job, `PubAck subscription failed: ${err.message}`, err));
-      this.admit();
+      this.failInFlight(`PubAck subscription failed: ${err.message}`, err);
       return;
     }
     const token = Number(msg.subject.slice(this.inbox.length));
     const p = this.pending.get(token);
     if (p === undefined) return; // timed out already, or not ours
     this.pending.delete(token);
-    const outcome = readPubAck(msg.data, msg.headers?.code, this.options.stream);
+    let outcome: PubAckOutcome;
+    try {
+      // nats.js decodes headers lazily and throws on a malformed header block; thrown from here it
+      // would escape into the client's read loop and leave this publish settled by nobody.
+      outcome = readPubAck(msg.data, msg.headers?.code, this.options.stream);
+    } catch (e) {
+      outcome = { ok: false, noResponders: false, reason: `unreadable reply: ${(e as Error)?.message ?? String(e)}` };
+    }
     if (outcome.ok) p.job.resolve(outcome);
     else {
       if (outcome.noResponders) this.options.onNoResponders?.();
@@ -189,6 +197,14 @@ export class PubAckMux {
     }
     this.admit();
   };
+
+  /** Reject every publish waiting for its PubAck (none can come), then send what is queued. */
+  private failInFlight(reason: string, cause?: unknown): void {
+    const left = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of left) p.job.reject(this.failure(p.job, reason, cause));
+    this.admit();
+  }
 
   private readonly sweep = (): void => {
     this.tick++;
