@@ -21,8 +21,7 @@
 //   microtask checkpoint after each), and nats.js writes its buffer to the socket at the first
 //   microtask checkpoint after a publish, so publishing at once meant one socket write per message
 //   (18 % of the broker's CPU in a profile of the verified QoS 1 bench, the largest single entry
-//   before broker/batched-publisher.ts did this one level up); from setImmediate a whole turn's
-//   PUBs leave in one write.
+//   before hand-offs were batched); from setImmediate a whole turn's PUBs leave in one write.
 // The contract is the one js.publish() gave the bus (bus/bus.ts): a publish resolves only on a
 // positive PubAck from our stream (the stream holds the message; a duplicate inside the duplicate
 // window is held already and resolves too), and rejects BUS_UNAVAILABLE on an error reply, a PubAck
