@@ -8,7 +8,6 @@
 //
 //   npx tsx bench/epoch-prof.ts [--devices 100000] [--db pulse_prof_epoch_xxxx] [--runs 3] [--drop]
 import { parseArgs } from 'node:util';
-import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { DATABASE_URL } from '../test/support/services.ts';
@@ -17,7 +16,8 @@ import type { Row, Sql, Store } from '../oracle/store/store.ts';
 import { migrate } from '../oracle/store/migrate.ts';
 import { closeNextEpoch } from '../oracle/epochs/close-epoch.ts';
 import { epochEndMs } from '../shared/epoch-timing.ts';
-import { loadEpochFixture, ownCpuMs, params, procCpuMs, timing } from './epoch.ts';
+import { loadEpochFixture, params, timing } from './epoch.ts';
+import { loadAverage, ownCpuMs, procCpuMs } from './cpu-time.ts';
 
 type Step = { readonly what: string; readonly wallMs: number; readonly cpuMs: number; readonly pgCpuMs: number };
 
@@ -32,7 +32,7 @@ const DIGEST = `
 /** A Store whose transactions always roll back, recording each statement and the gaps between them. */
 function rollbackStore(store: PgStore, steps: Step[], digests: string[]): Store {
   let backend = 0;
-  const now = () => ({ wall: performance.now(), cpu: ownCpuMs(), pg: backend === 0 ? 0 : procCpuMs(backend) });
+  const now = () => ({ wall: performance.now(), cpu: ownCpuMs(), pg: backend === 0 ? 0 : (procCpuMs(backend) ?? NaN) });
   let mark = now();
   const lap = (what: string): void => {
     const t = now();
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < Number(values.runs); r++) {
       const steps: Step[] = [];
       const digests: string[] = [];
-      const load = loadavg().map((x) => x.toFixed(2)).join(' ');
+      const load = loadAverage();
       const t0 = performance.now();
       const c0 = ownCpuMs();
       const out = await closeNextEpoch(rollbackStore(store, steps, digests), timing, params, epochEndMs(timing, 0));

@@ -5,8 +5,6 @@
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { freshDatabase } from '../test/support/services.ts';
@@ -17,6 +15,7 @@ import { ensureCursor } from '../oracle/epochs/epoch-stats.ts';
 import { epochEndMs, type EpochTiming } from '../shared/epoch-timing.ts';
 import type { RewardParams } from '../shared/rewards/reward-params.ts';
 import type { BenchFigure, BenchOptions } from './result.ts';
+import { loadAverage, ownCpuMs, procCpuMs } from './cpu-time.ts';
 
 export const description = 'close an epoch of N devices × 60 slots on PostgreSQL (full: 100,000 devices) beside a bare read of the same rollups';
 
@@ -33,22 +32,6 @@ export const params: RewardParams = {
 async function copyRows(client: pg.PoolClient, sql: string, rows: Iterable<string>): Promise<void> {
   const stream = client.query(copyFrom(sql));
   await pipeline(Readable.from(rows), stream);
-}
-
-const TICK_MS = 10; // USER_HZ is 100 on Linux (man 5 proc, /proc/[pid]/stat utime and stime)
-
-/** CPU time (user + system) of a process on this machine, e.g. a PostgreSQL backend; 10 ms resolution. */
-export function procCpuMs(pid: number): number {
-  // Fields after the parenthesized command name: state is field 3, utime 14 and stime 15.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * TICK_MS;
-}
-
-/** This process's CPU time (user + system) in ms. */
-export function ownCpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
 }
 
 function* lines<T>(n: number, f: (i: number) => T): Generator<T> {
@@ -113,14 +96,14 @@ export async function run(opts: BenchOptions): Promise<BenchFigure[]> {
     let out: Awaited<ReturnType<typeof closeNextEpoch>>;
     try {
       const backend = (await closer.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))[0]!.pid;
-      load = loadavg().map((x) => x.toFixed(2)).join(' ');
-      const cpu0 = { node: ownCpuMs(), pg: procCpuMs(backend) };
+      load = loadAverage();
+      const cpu0 = { node: ownCpuMs(), pg: procCpuMs(backend) ?? NaN };
       t = performance.now();
       out = await closeNextEpoch(closer, timing, params, epochEndMs(timing, 0));
       closeMs = performance.now() - t;
       const still = (await closer.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))[0]!.pid;
       if (still !== backend) throw new Error('the close ran on another PostgreSQL connection than the one measured');
-      cpu = { node: (ownCpuMs() - cpu0.node) / 1000, pg: (procCpuMs(backend) - cpu0.pg) / 1000 };
+      cpu = { node: (ownCpuMs() - cpu0.node) / 1000, pg: ((procCpuMs(backend) ?? NaN) - cpu0.pg) / 1000 }; // NaN: PostgreSQL is not on this machine
     } finally {
       await closer.close();
     }

@@ -26,12 +26,12 @@ import type { Candidate } from '../oracle/ingest/classify.ts';
 import { toHex } from '../shared/hex.ts';
 import type { BusHeartbeat } from '../bus/bus.ts';
 import type { BenchFigure, BenchOptions } from './result.ts';
+import { loadAverage, procCpuMs } from './cpu-time.ts';
 import { connect as netConnect } from 'node:net';
 import { JetStreamBus } from '../bus/jetstream.ts';
 import { classifyAsync, type IngestRules } from '../oracle/ingest/classify.ts';
 import { ensureCursor } from '../oracle/epochs/epoch-stats.ts';
 import { DEFAULT_REWARD_PARAMS } from '../oracle/epochs/default-params.ts';
-import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { createIngestMetrics } from '../oracle/ingest/ingest-metrics.ts';
 import type { Store } from '../oracle/store/store.ts';
@@ -71,16 +71,6 @@ async function prepare(store: Store, ids: readonly string[], now: number): Promi
   await ensureCursor(store, { genesisMs: Math.floor(now / epochMs) * epochMs, slotMs: 60_000, epochSlots: epochMs / 60_000, graceMs: 120_000 }, DEFAULT_REWARD_PARAMS);
 }
 
-/** CPU time of a process from /proc (utime + stime, clock ticks of 10 ms), or undefined. */
-function procCpuMs(pid: number): number | undefined {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return undefined;
-  }
-}
-
 type CpuSample = { readonly node: NodeJS.CpuUsage; readonly backends: ReadonlyMap<number, number> | undefined };
 
 /** This process's CPU and, when PostgreSQL runs on this machine, its backends' for the bench database. */
@@ -117,11 +107,7 @@ function cpuNote(c: CpuPerRow): string {
 }
 
 function loadNote(): string {
-  try {
-    return `load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`;
-  } catch {
-    return 'load average unknown';
-  }
+  return `load average ${loadAverage()}`;
 }
 
 export async function run(opts: BenchOptions): Promise<BenchFigure[]> {

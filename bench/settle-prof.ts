@@ -5,12 +5,12 @@
 //
 //   npx tsx bench/settle-prof.ts [--devices 100000] [--runs 5]      (node --import tsx --cpu-prof … for a profile)
 import { parseArgs } from 'node:util';
-import { loadavg } from 'node:os';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { settleEpoch } from '../shared/rewards/settle-epoch.ts';
 import type { DeviceAggregate, DeviceInfo } from '../shared/rewards/score-epoch.ts';
 import { params, SLOTS } from './epoch.ts';
+import { loadAverage } from './cpu-time.ts';
 
 /** The fixture of bench/epoch.ts, aggregated per device as the close reads it from the counters. */
 export function fixtureInputs(devices: number): { infos: DeviceInfo[]; aggregates: Map<string, DeviceAggregate> } {
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   const { infos, aggregates } = fixtureInputs(Number(values.devices));
   const window = { epoch: 0, firstSlot: 0, slotCount: SLOTS };
   for (let r = 0; r < Number(values.runs); r++) {
-    const load = loadavg().map((x) => x.toFixed(2)).join(' ');
+    const load = loadAverage();
     const c0 = process.cpuUsage();
     const s = settleEpoch({ window, params, devices: infos, aggregates, previous: [] });
     const c = process.cpuUsage(c0);
