@@ -83,7 +83,6 @@ async function writeInTransaction(tx: Sql, candidates: readonly Candidate[], rej
     //    outcome does not depend on the order the bus handed them over.
     const order = candidates.map((_, i) => i);
     const deviceIds = candidates.map((c) => byKey.get(c.heartbeat.deviceId)?.device_id ?? '');
-    const deviceOf = (i: number) => deviceIds[i]!;
     order.sort((a, b) => {
       const da = deviceIds[a]!;
       const db = deviceIds[b]!;
@@ -123,7 +122,7 @@ async function writeInTransaction(tx: Sql, candidates: readonly Candidate[], rej
         `SELECT h.device_id, h.seq::text AS seq, h.raw
            FROM heartbeats h
            JOIN unnest($1::text[], $2::bigint[]) AS c(device_id, seq) ON h.device_id = c.device_id AND h.seq = c.seq`,
-        [needExisting.map((i) => deviceOf(i)), needExisting.map((i) => candidates[i]!.heartbeat.seq.toString())],
+        [needExisting.map((i) => deviceIds[i]!), needExisting.map((i) => candidates[i]!.heartbeat.seq.toString())],
       );
       for (const r of rows) existing.set(`${r.device_id}:${r.seq}`, r.raw);
     }
@@ -134,7 +133,7 @@ async function writeInTransaction(tx: Sql, candidates: readonly Candidate[], rej
     for (const i of order) {
       if (verdicts[i] !== undefined) continue;
       const c = candidates[i]!;
-      const deviceId = deviceOf(i);
+      const deviceId = deviceIds[i]!;
       const state = devices.get(deviceId)!;
       const prior =
         (existing.size > 0 ? existing.get(`${deviceId}:${c.heartbeat.seq}`) : undefined) ??

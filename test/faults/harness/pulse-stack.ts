@@ -17,7 +17,9 @@ import { ManagedProcess, httpStatus, waitFor } from './processes.ts';
 import { PrivatePostgres } from './private-postgres.ts';
 import { PrivateNats } from './private-nats.ts';
 import { auditA1, type A1Report } from '../auditor.ts';
+import { parseBusMessage } from '../../../bus/jetstream.ts';
 
+const SUBJECT_PREFIX = 'pulse';
 const PULSE = fileURLToPath(new URL('../../../bin/pulse.js', import.meta.url));
 export const FAULT_NETWORK = 77;
 
@@ -130,7 +132,7 @@ export class PulseStack {
       NATS_URL: nats.servers,
       PULSE_BUS: 'jetstream',
       PULSE_STREAM: stream,
-      PULSE_SUBJECT_PREFIX: 'pulse',
+      PULSE_SUBJECT_PREFIX: SUBJECT_PREFIX,
       PULSE_NETWORK_ID: String(FAULT_NETWORK),
       PULSE_LOG_LEVEL: 'info',
       ...o.env,
@@ -277,9 +279,9 @@ export class PulseStack {
       const ids = new Set<string>();
       for (let seq = si.state.first_seq; seq <= si.state.last_seq && seq - si.state.first_seq < 50_000; seq++) {
         const m = await jsm.streams.getMessage(this.stream, { seq }).catch(() => undefined);
-        const id = m?.header.get('Nats-Msg-Id');
-        // Nats-Msg-Id is deviceId:seq:<signature prefix> (bus/bus.ts heartbeatMessageId).
-        if (id !== undefined) ids.add(id.split(':').slice(0, 2).join(':'));
+        // Read as ingest reads it (bus/jetstream.ts), so the harness never disagrees on the format.
+        const hb = m === undefined ? undefined : parseBusMessage({ subject: m.subject, data: m.data, headers: m.header }, SUBJECT_PREFIX);
+        if (hb !== undefined) ids.add(`${hb.deviceId}:${hb.seq}`);
       }
       const inStream = keys.filter((k) => ids.has(`${k.deviceId}:${k.seq}`)).length;
       return { inStream, absent: keys.length - inStream, streamMessages: si.state.messages };
