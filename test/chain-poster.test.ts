@@ -6,18 +6,20 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { Contract, JsonRpcProvider, Transaction, Wallet, keccak256, toUtf8Bytes } from 'ethers';
+import { Contract, JsonRpcProvider, Transaction, Wallet, ZeroHash, keccak256, toUtf8Bytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { needs } from './support/services.ts';
 import { startAnvil, type Anvil } from './support/anvil.ts';
 import { deployPulseContracts, type Deployment } from '../oracle/chain/deploy.ts';
 import { loadArtifact } from '../oracle/chain/artifacts.ts';
 import { RootPoster, type RootPosterOptions } from '../oracle/chain/root-poster.ts';
-import { FilePostJournal, MemoryPostJournal, type PostIntent } from '../oracle/chain/post-journal.ts';
+import { FilePostJournal, MemoryPostJournal, type PostIntent, type PostJournal } from '../oracle/chain/post-journal.ts';
+import { StorePostJournal } from '../oracle/epochs/store-post-journal.ts';
+import { backends } from '../oracle/store/testing.ts';
 import { claimCalldata, claimStatus, sendClaim } from '../oracle/chain/claim.ts';
 import type { RootPayload } from '../oracle/chain/post-root-signature.ts';
 import { buildRewardTree } from '../shared/merkle/reward-tree.ts';
-import { isPulseError } from '../shared/errors.ts';
+import { PulseError, isPulseError } from '../shared/errors.ts';
 
 const ok = await needs('anvil');
 
@@ -126,6 +128,7 @@ describe.skipIf(!ok)('RootPoster and claims on anvil', () => {
     // The journal persists the intent, then the "process dies" before broadcasting.
     const crashing = {
       load: (e: bigint) => journal.load(e),
+      previous: (e: bigint) => journal.previous(e),
       save: async (i: PostIntent) => {
         await journal.save(i);
         if (crash) throw new Error('simulated crash after the journal write');
@@ -238,6 +241,59 @@ describe.skipIf(!ok)('RootPoster and claims on anvil', () => {
     expect(await token.getFunction('balanceOf')(owners[0]!)).toBe(900n);
     expect((await claimStatus(provider, dep.distributor, owners[0]!, 900n)).payable).toBe(0n);
   });
+
+  it('after a reorg drops two mined posts, the next epoch queues behind their nonces instead of locking them out', async () => {
+    const journal = new MemoryPostJournal();
+    const logs: Record<string, unknown>[] = [];
+    const rootOf = async (e: bigint) => ((await dist.getFunction('rootOf')(e)) as { root: string }).root;
+    const p8 = payload(8n, keccak256('0x08'), 1700n);
+    const p9 = payload(9n, keccak256('0x09'), 1800n);
+    const p10 = payload(10n, keccak256('0x0a'), 1900n);
+    const snapshot = await anvil.rpc<string>('evm_snapshot');
+    await poster({ journal }).post(p8);
+    await poster({ journal }).post(p9);
+    const nonceBefore = await provider.getTransactionCount(sender.address);
+    // The reorg: both blocks are gone, and with them the nonces of our two posts.
+    expect(await anvil.rpc<boolean>('evm_revert', [snapshot])).toBe(true);
+    expect(await provider.getTransactionCount(sender.address)).toBe(nonceBefore - 2);
+    expect(await rootOf(8n)).toBe(ZeroHash);
+
+    // Epoch 10 is posted before the pipeline notices: it must not take epoch 8's free nonce.
+    let vanishedChecks = 0;
+    const later = poster({ journal, log: (e) => logs.push(e) }).post(p10, async () => void vanishedChecks++);
+    for (let i = 0; i < 200 && (await journal.load(10n)) === undefined; i++) await new Promise((r) => setTimeout(r, 25));
+    expect((await journal.load(10n))!.nonce).toBe(nonceBefore);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await rootOf(10n)).toBe(ZeroHash); // queued behind nonces nonceBefore-2 and -1
+    expect(logs.some((l) => l['event'] === 'nonce-after-previous')).toBe(true);
+    expect(vanishedChecks).toBeGreaterThan(1); // the wait keeps asking the caller about earlier roots
+
+    // Re-posting 8 and 9 from the journal rebroadcasts their own transactions; 10 follows them.
+    await poster({ journal }).post(p8);
+    await poster({ journal }).post(p9);
+    const out = await later;
+    expect(out.status).toBe('posted');
+    expect([await rootOf(8n), await rootOf(9n), await rootOf(10n)]).toEqual([p8.root, p9.root, p10.root]);
+  });
+
+  it('ends the wait with the precondition error when an earlier root is gone', async () => {
+    const journal = new MemoryPostJournal();
+    const snapshot = await anvil.rpc<string>('evm_snapshot');
+    await poster({ journal }).post(payload(11n, keccak256('0x0b'), 2000n));
+    expect(await anvil.rpc<boolean>('evm_revert', [snapshot])).toBe(true);
+    let calls = 0;
+    const gone = async () => {
+      // The first call is the poster's check before its attempt; the caller learns of the reorg later.
+      if (calls++ > 0) throw new PulseError('CHAIN_ROOT_VANISHED', 'epoch 11 lost its root');
+    };
+    await expect(poster({ journal }).post(payload(12n, keccak256('0x0c'), 2100n), gone)).rejects.toSatisfy((e) => isPulseError(e, 'CHAIN_ROOT_VANISHED'));
+    expect((await dist.getFunction('rootOf')(12n)).root).toBe(ZeroHash);
+    await poster({ journal }).post(payload(11n, keccak256('0x0b'), 2000n));
+    // Epoch 12's queued transaction follows epoch 11's once it is back.
+    for (let i = 0; i < 100 && (await dist.getFunction('rootOf')(12n)).root === ZeroHash; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await dist.getFunction('rootOf')(12n)).root).toBe(keccak256('0x0c'));
+    expect((await poster({ journal }).post(payload(12n, keccak256('0x0c'), 2100n))).status).toBe('already-posted');
+  });
 });
 
 describe('FilePostJournal', () => {
@@ -256,6 +312,47 @@ describe('FilePostJournal', () => {
       expect(readdirSync(join(dir, 'posts'))).toEqual(['post-9.json']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// `previous(epoch)` is what orders a new post's nonce after the last journaled one (RootPoster): every
+// journal must answer it the same way, by epoch number (not by text: 10 comes after 9).
+const journals: { name: string; open(): Promise<{ journal: PostJournal; close(): Promise<void> }> }[] = [
+  { name: 'MemoryPostJournal', open: async () => ({ journal: new MemoryPostJournal(), close: async () => undefined }) },
+  {
+    name: 'FilePostJournal',
+    open: async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'pulse-journal-'));
+      return { journal: new FilePostJournal(join(dir, 'posts')), close: async () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+  ...backends(await needs('postgres')).map((b) => ({
+    name: `StorePostJournal on ${b.name}`,
+    open: async () => {
+      const { store, cleanup } = await b.open();
+      return { journal: new StorePostJournal(store), close: cleanup };
+    },
+  })),
+];
+
+describe.each(journals)('$name', ({ open }) => {
+  it('previous(epoch) is the intent of the highest journaled epoch below it', async () => {
+    const { journal, close } = await open();
+    try {
+      const intent = (epoch: number, nonce: number): PostIntent => ({
+        epoch: String(epoch), root: '0x' + '11'.repeat(32), cumulativeTotal: '1', inputsHash: '0x' + '22'.repeat(32), paramsHash: '0x' + '33'.repeat(32),
+        dataUri: '', signatures: [], from: '0x' + '44'.repeat(20), nonce, rawTxs: [],
+      });
+      expect(await journal.previous(5n)).toBeUndefined();
+      for (const [e, n] of [[9, 1], [3, 0], [10, 2], [12, 3]] as const) await journal.save(intent(e, n));
+      expect(await journal.previous(3n)).toBeUndefined();
+      expect((await journal.previous(4n))?.epoch).toBe('3');
+      expect((await journal.previous(10n))?.epoch).toBe('9');
+      expect((await journal.previous(11n))?.nonce).toBe(2);
+      expect((await journal.previous(100n))?.epoch).toBe('12');
+    } finally {
+      await close();
     }
   });
 });

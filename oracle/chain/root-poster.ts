@@ -71,7 +71,7 @@ export class RootPoster {
     for (;;) {
       try {
         await precondition?.();
-        const step = await this.attempt(p);
+        const step = await this.attempt(p, precondition);
         if ('done' in step) return step.done;
         lastProgress = Date.now();
       } catch (e) {
@@ -127,7 +127,7 @@ export class RootPoster {
     }
   }
 
-  private async attempt(p: RootPayload): Promise<Step> {
+  private async attempt(p: RootPayload, precondition: (() => Promise<void>) | undefined): Promise<Step> {
     const chain = await this.readChain(p);
     if (chain !== undefined) return { done: chain };
     this.chainId ??= BigInt(await this.rpc<string>('eth_chainId', []));
@@ -139,12 +139,12 @@ export class RootPoster {
     if (intent !== undefined && intent.rawTxs.length > 0) {
       const mined = await this.findReceipt(intent);
       if (mined !== undefined) return this.afterReceipt(p, mined);
-      const used = Number(BigInt(await this.rpc<string>('eth_getTransactionCount', [from, 'latest'])));
+      const used = await this.nonce('latest');
       if (used > intent.nonce) {
         // Our nonce went to another transaction and none of ours landed: nothing of this intent
         // can land any more, so a new transaction (new nonce, same signatures) is safe.
         this.log({ event: 'intent-nonce-consumed', epoch: intent.epoch, nonce: intent.nonce });
-        intent = { ...intent, nonce: await this.pendingNonce(), rawTxs: [] };
+        intent = { ...intent, nonce: await this.nonceFor(p.epoch), rawTxs: [] };
       } else {
         this.log({ event: 'resume', epoch: intent.epoch, nonce: intent.nonce, attempts: intent.rawTxs.length });
         for (const raw of intent.rawTxs) await this.broadcast(raw);
@@ -162,7 +162,7 @@ export class RootPoster {
         dataUri: p.dataUri,
         signatures,
         from,
-        nonce: await this.pendingNonce(),
+        nonce: await this.nonceFor(p.epoch),
         rawTxs: [],
       };
     }
@@ -173,11 +173,31 @@ export class RootPoster {
       this.log({ event: 'send', epoch: intent.epoch, nonce: intent.nonce, tx: Transaction.from(raw).hash });
       await this.broadcast(raw);
     }
-    return this.waitMined(p, intent);
+    return this.waitMined(p, intent, precondition);
   }
 
-  private async pendingNonce(): Promise<number> {
-    return Number(BigInt(await this.rpc<string>('eth_getTransactionCount', [this.o.sender.address, 'pending'])));
+  private async nonce(tag: 'latest' | 'pending'): Promise<number> {
+    return Number(BigInt(await this.rpc<string>('eth_getTransactionCount', [this.o.sender.address, tag])));
+  }
+
+  /**
+   * The nonce for a new transaction of `epoch`: the next free one, but never below the nonce after
+   * our own post of the previous journaled epoch while that post is off chain. A reorg that drops
+   * our mined posts of epochs 5..9 hands their nonces back; a post of epoch 10 signed at that moment
+   * with the next free nonce would land first, and the contract (strictly increasing epochs) would
+   * then refuse 5..9 for good. Ordered after them, the chain itself mines 10 only once 5..9 are back
+   * (the pipeline re-posts them from the journal, byte for byte, at their own nonces). The previous
+   * root being on chain without our transaction (another process posted it) lifts the floor, so a
+   * nonce nobody will fill cannot hold this post back.
+   */
+  private async nonceFor(epoch: bigint): Promise<number> {
+    const next = await this.nonce('pending');
+    const prev = await this.o.journal.previous(epoch);
+    if (prev === undefined || !same(prev.from, this.o.sender.address) || next > prev.nonce) return next;
+    const onChain = (await this.dist.getFunction('rootOf')(BigInt(prev.epoch))) as { root: string };
+    if (same(onChain.root, prev.root)) return next;
+    this.log({ event: 'nonce-after-previous', epoch: epoch.toString(), previousEpoch: prev.epoch, nonce: prev.nonce + 1, nextFree: next });
+    return prev.nonce + 1;
   }
 
   private async signTx(intent: PostIntent, previous: Transaction | undefined): Promise<string> {
@@ -264,12 +284,15 @@ export class RootPoster {
     throw new PulseError('CHAIN_REVERTED', `postRoot(epoch ${p.epoch}) reverted in ${r.hash}; a replay now succeeds, so the next run posts again`);
   }
 
-  private async waitMined(p: RootPayload, start: PostIntent): Promise<Step> {
+  private async waitMined(p: RootPayload, start: PostIntent, precondition: (() => Promise<void>) | undefined): Promise<Step> {
     let intent = start;
     let since = Date.now();
     for (;;) {
       const r = await this.findReceipt(intent);
       if (r !== undefined) return this.afterReceipt(p, r);
+      // Queued behind an earlier nonce of ours (see nonceFor): the caller's precondition names the
+      // earlier root that has to go back on chain first, instead of this loop bumping fees for it.
+      if (precondition !== undefined && (await this.nonce('latest')) < intent.nonce) await precondition();
       if (Date.now() - since >= this.o.bumpAfterMs) {
         if (intent.rawTxs.length > this.o.maxBumps) {
           throw new PulseError('CHAIN_NOT_MINED', `epoch ${p.epoch}: not mined after ${intent.rawTxs.length} fee levels; the journal keeps nonce ${intent.nonce} for the next run`);

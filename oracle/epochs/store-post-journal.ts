@@ -11,6 +11,11 @@ export class StorePostJournal implements PostJournal {
     return rows[0]?.intent;
   }
 
+  async previous(epoch: bigint): Promise<PostIntent | undefined> {
+    const rows = await this.store.query<{ intent: PostIntent }>('SELECT intent FROM post_intents WHERE epoch < $1 ORDER BY epoch DESC LIMIT 1', [epoch.toString()]);
+    return rows[0]?.intent;
+  }
+
   async save(intent: PostIntent): Promise<void> {
     await this.store.query(
       'INSERT INTO post_intents (epoch, intent) VALUES ($1, $2::jsonb) ON CONFLICT (epoch) DO UPDATE SET intent = EXCLUDED.intent, updated_at = now()',

@@ -129,8 +129,9 @@ describe.skipIf(!ok)('scenarios 6 and 7 on pulse oracle: SIGKILL around posting,
     expect(a1.missing.filter((m) => m.rejectedAs !== 'HB_EPOCH_CLOSED')).toEqual([]);
     expect(a1.mismatched).toEqual([]);
     expect(a1.rollupErrors).toEqual([]);
-    // Last, so the checks above always run: a post dropped by the reorg (6b) is the one most likely
-    // to stay unposted, since the pipeline marks an epoch 'posted' on the receipt and never looks back.
+    // Last, so the checks above always run. A post dropped by the reorg (6b) is the one most likely to
+    // stay unposted: the pipeline must notice the vanished root and post it again before any later
+    // epoch lands (root-poster.ts orders the later post's nonce after it; docs/contracts.md §Posting).
     expect(audit.unposted, `A4: closed epochs not posted on chain (${JSON.stringify(statuses)})`).toEqual([]);
   });
 });
