@@ -10,6 +10,13 @@ import { isPulseError } from '../shared/errors.ts';
 
 const pgOk = await needs('postgres');
 
+const EPOCH_ROW = `INSERT INTO epochs (epoch, first_slot, slot_count, slot_ms, params_version, params_hash, scorer_version, emission, allocated, unallocated,
+                                       unallocated_parts, cumulative_total, root, devices, owners, heartbeats)
+                   VALUES ($1, 0, 60, 60000, 1, '0x${'0'.repeat(64)}', 'pulse-scorer/1', 1, 1, 0, '[]', 1, NULL, 1, 1, 1)`;
+const SCORE_ROW = `INSERT INTO epoch_device_scores (epoch, device_id, owner, credited_slots, slot_count, uptime_bps, contribution, metrics, eligible, reasons,
+                                                    availability_reward, contribution_reward)
+                   VALUES ($1, $2, $3, 0, 60, 0, 0, '[]', false, '{}', 0, 0)`;
+
 for (const backend of backends(pgOk)) {
   describe(`migrations on ${backend.name}`, () => {
     let store: Store;
@@ -68,6 +75,42 @@ for (const backend of backends(pgOk)) {
       for (const bad of [`0x${'A'.repeat(40)}`, `0X${'a'.repeat(40)}`, `0x${'a'.repeat(41)}`, `0x${'a'.repeat(39)}`])
         await expect(store.query('INSERT INTO cumulative_rewards (owner, cumulative, last_epoch) VALUES ($1, 1, 0)', [bad]), bad).rejects.toThrow(/cumulative_rewards_owner_check/);
       await store.query('INSERT INTO cumulative_rewards (owner, cumulative, last_epoch) VALUES ($1, 1, 0)', [`0x${'a'.repeat(40)}`]);
+      // 009 rewrote them again as "C"-collation regexes (cheaper still): the same rule on every table.
+      const badIds = ['AB'.repeat(32), 'ab'.repeat(31), `${'ab'.repeat(32)}0`, `${'ab'.repeat(31)}a\n`, `${'ab'.repeat(31)}é`, `${'ab'.repeat(31)}ag`, `${'ab'.repeat(31)}a `];
+      const badOwners = [`0x${'A'.repeat(40)}`, `0X${'a'.repeat(40)}`, `0x${'a'.repeat(41)}`, `0x${'a'.repeat(39)}`, `0x${'a'.repeat(38)}é`, `1x${'a'.repeat(40)}`];
+      for (const bad of badIds) await expect(store.query("INSERT INTO devices (device_id, registered_via) VALUES ($1, 'operator')", [bad]), bad).rejects.toThrow(/devices_device_id_check/);
+      await store.query("INSERT INTO reward_params (version, params, params_hash, first_epoch) VALUES (1, '{}', $1, 0)", [`0x${'0'.repeat(64)}`]);
+      await store.query(EPOCH_ROW, ['0']);
+      const score = (device: string, owner: string | null) => store.query(SCORE_ROW, ['0', device, owner]);
+      for (const bad of badIds) await expect(score(bad, null), bad).rejects.toThrow(/epoch_device_scores_device_id_check/);
+      for (const bad of badOwners) {
+        await expect(score(id, bad), bad).rejects.toThrow(/epoch_device_scores_owner_check/);
+        await expect(store.query('INSERT INTO epoch_rewards (epoch, owner, amount, cumulative) VALUES (0, $1, 1, 1)', [bad]), bad).rejects.toThrow(/epoch_rewards_owner_check/);
+        await expect(store.query('INSERT INTO cumulative_rewards (owner, cumulative, last_epoch) VALUES ($1, 1, 0)', [bad]), bad).rejects.toThrow(/cumulative_rewards_owner_check/);
+      }
+      await score(id, `0x${'0123456789abcdef'.repeat(3).slice(0, 40)}`);
+    });
+
+    // 009 checks the epoch reference of scores and rewards once per statement instead of once per
+    // row (a foreign key): the same outcomes, with the foreign key's SQLSTATE.
+    it('refuses scores and rewards of an unknown epoch, and an epoch deleted or renumbered under them', async () => {
+      const id = 'cd'.repeat(32);
+      const owner = `0x${'c'.repeat(40)}`;
+      await store.query(EPOCH_ROW, ['5']);
+      await expect(store.query(SCORE_ROW, ['6', id, null])).rejects.toMatchObject({ code: '23503' });
+      await expect(store.copyRows('epoch_rewards', ['epoch', 'owner', 'amount', 'cumulative'], [['5', owner, '1', '1'], ['7', owner, '1', '1']])).rejects.toMatchObject({ code: '23503' });
+      await expect(store.query('UPDATE epoch_device_scores SET epoch = 8 WHERE epoch = 0')).rejects.toMatchObject({ code: '23503' });
+      expect(await store.query('SELECT 1 FROM epoch_rewards WHERE epoch = 5')).toHaveLength(0); // the whole COPY was refused
+      await store.copyRows('epoch_rewards', ['epoch', 'owner', 'amount', 'cumulative'], [['5', owner, '1', '1']]);
+      await store.query(SCORE_ROW, ['5', id, owner]);
+      await expect(store.query('DELETE FROM epochs WHERE epoch = 5')).rejects.toMatchObject({ code: '23503' });
+      await expect(store.query('UPDATE epochs SET epoch = 9 WHERE epoch = 5')).rejects.toMatchObject({ code: '23503' });
+      await store.query("UPDATE epochs SET status = 'bundled' WHERE epoch = 5"); // other columns change freely
+      await store.query('DELETE FROM epoch_device_scores WHERE epoch = 5');
+      await expect(store.query('DELETE FROM epochs WHERE epoch = 5')).rejects.toMatchObject({ code: '23503' }); // its rewards remain
+      await store.query('DELETE FROM epoch_rewards WHERE epoch = 5');
+      await store.query('DELETE FROM epochs WHERE epoch = 5');
+      expect(await store.query('SELECT 1 FROM epochs WHERE epoch = 5')).toHaveLength(0);
     });
   });
 }
