@@ -6,10 +6,11 @@
 // epoch is closed exactly once and a restart simply closes it again.
 import type { Sql, Store } from '../store/store.ts';
 import { epochEndMs, epochWindow, isEpochDue, type EpochTiming } from '../../shared/epoch-timing.ts';
-import { settleEpoch } from '../../shared/rewards/settle-epoch.ts';
+import { settleEpochColumns } from '../../shared/rewards/settle-epoch.ts';
 import { rewardParamsHash, type RewardParams } from '../../shared/rewards/reward-params.ts';
-import type { DeviceAggregate, DeviceInfo, EpochWindow, MetricScore } from '../../shared/rewards/score-epoch.ts';
-import { ensureCursor, readEpochStats } from './epoch-stats.ts';
+import { FLAG_SLOT_CAPPED, FLAG_UNWEIGHTED, reasonCodes, scoringColumns, type DeviceAggregate, type DeviceInfo, type EpochWindow, type MetricColumns, type ScoringColumns } from '../../shared/rewards/score-epoch.ts';
+import { IntColumn } from '../../shared/rewards/int-column.ts';
+import { ensureCursor, readEpochStats, type EpochStatsRows } from './epoch-stats.ts';
 import type { RewardLeaf } from '../../shared/merkle/reward-tree.ts';
 import { PulseError } from '../../shared/errors.ts';
 import { paramsToJson } from './params-json.ts';
@@ -25,32 +26,29 @@ const SCORE_COLUMNS = ['epoch', 'device_id', 'owner', 'credited_slots', 'slot_co
   'eligible', 'reasons', 'availability_reward', 'contribution_reward'] as const;
 
 /**
- * A device's metric scores as the JSON the metrics column stores (jsonb: key order and spacing are
- * normalized by PostgreSQL, so this equals what JSON.stringify would give). Ids are integers and
- * amounts decimal digits, so nothing needs escaping; written by hand because it runs once per device.
+ * Device i's metric scores as the JSON the metrics column stores (jsonb: key order and spacing are
+ * normalized by PostgreSQL, so this equals what JSON.stringify of its MetricScore list would give).
+ * Ids are integers and amounts decimal digits, so nothing needs escaping; written by hand because it
+ * runs once per device.
  */
-function metricsJson(ms: readonly MetricScore[]): string {
+function metricsJson(ms: readonly MetricColumns[], i: number): string {
   let out = '[';
-  for (let i = 0; i < ms.length; i++) {
-    const m = ms[i]!;
-    out += `${i === 0 ? '' : ','}{"metricId":${m.metricId},"raw":"${m.raw}","capped":"${m.capped}","points":"${m.points}"}`;
+  for (const m of ms) {
+    if (!m.raw.has(i)) continue;
+    out += `${out.length === 1 ? '' : ','}{"metricId":${m.metricId},"raw":"${m.raw.text(i)}","capped":"${m.capped.text(i)}","points":"${m.points.text(i)}"}`;
   }
   return out + ']';
 }
 
 /**
- * Reason codes as a text[] literal (PostgreSQL §8.15.6 Array Value Input). Each element is double
- * quoted, with `"` and `\\` escaped, so no code could read as NULL or split in two. A close sees only
- * a handful of distinct code lists, so each literal is built once per close and then looked up.
+ * Reason codes (a score-epoch.ts reason bit set) as a text[] literal (PostgreSQL §8.15.6 Array Value
+ * Input). Each element is double quoted, with `"` and `\\` escaped, so no code could read as NULL or
+ * split in two. A close sees only a handful of distinct bit sets, so each literal is built once per
+ * close and then looked up.
  */
-function reasonsLiterals(): (rs: readonly string[]) => string {
-  const seen = new Map<string, string>();
-  return (rs) => {
-    const key = rs.join('\u0000'); // NUL cannot occur inside a text value, so keys never collide
-    let lit = seen.get(key);
-    if (lit === undefined) seen.set(key, (lit = `{${rs.map((r) => `"${r.replace(/["\\]/g, '\\$&')}"`).join(',')}}`));
-    return lit;
-  };
+function reasonsLiterals(): (mask: number) => string {
+  const seen: (string | undefined)[] = [];
+  return (mask) => (seen[mask] ??= `{${reasonCodes(mask).map((r) => `"${r.replace(/["\\]/g, '\\$&')}"`).join(',')}}`);
 }
 
 /** Record the parameter set (by version) the first time it is used; a changed set under an old version is refused. */
@@ -74,14 +72,81 @@ async function recordParams(tx: Sql, params: RewardParams, epoch: number): Promi
 // so the close moves one row per device and metric into the process instead of one per device, slot
 // and metric. They hold exactly what shared/rewards/score-epoch.ts aggregateRollups computes from the
 // slot rollups (test/epochs-aggregate.test.ts checks both agree).
-export async function readCloseInputs(tx: Sql, params: RewardParams, window: EpochWindow) {
+export async function readCloseInputs(tx: Sql, params: RewardParams, window: EpochWindow): Promise<{ scoring: ScoringColumns; leaves: RewardLeaf[]; heartbeats: number }> {
   const devices = await tx.query<{ device_id: string; owner: string | null; status: string }>(
     `SELECT device_id, CASE WHEN owner IS NULL THEN NULL ELSE '0x' || encode(owner, 'hex') END AS owner, status
        FROM devices ORDER BY device_id`,
   );
   const stats = await readEpochStats(tx, params, window.epoch, window.firstSlot, window.firstSlot + window.slotCount);
   const previous = await tx.query<{ owner: string; cumulative: string }>('SELECT owner, cumulative::text AS cumulative FROM cumulative_rewards ORDER BY owner');
+  const leaves: RewardLeaf[] = previous.map((p) => ({ account: p.owner, cumulative: BigInt(p.cumulative) }));
+  let heartbeats = 0;
+  for (const r of stats.devices) heartbeats += Number(r.heartbeats);
+  const scoring = registryColumns(params, devices, stats) ?? generalColumns(params, devices, stats);
+  return { scoring, leaves, heartbeats };
+}
 
+type RegistryRow = { device_id: string; owner: string | null; status: string };
+
+/**
+ * The scoring columns straight from the rows, in registry order: one Map from device id to position
+ * and a few typed arrays, no object or Map per device (issue 5: a Map per device and metric made a
+ * 100,000-device close spend ~1 s in garbage collection). It applies when the registry came sorted
+ * in code-unit order (ORDER BY device_id under the database's collation; hex ids sort the same under
+ * any) and every counter row belongs to a registered device, i.e. always in practice; otherwise
+ * undefined, and generalColumns takes over.
+ */
+function registryColumns(params: RewardParams, devices: readonly RegistryRow[], stats: EpochStatsRows): ScoringColumns | undefined {
+  const n = devices.length;
+  const ids = new Array<string>(n);
+  const owners = new Array<string | null>(n);
+  const revoked = new Uint8Array(n);
+  const at = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const d = devices[i]!;
+    if (i > 0 && !(ids[i - 1]! < d.device_id)) return undefined;
+    ids[i] = d.device_id;
+    owners[i] = d.owner;
+    revoked[i] = d.status !== 'active' ? 1 : 0;
+    at.set(d.device_id, i);
+  }
+  const connectedMs = new Float64Array(n);
+  const credited = new Float64Array(n);
+  const flags = new Uint8Array(n);
+  for (const r of stats.devices) {
+    const i = at.get(r.device_id);
+    if (i === undefined) return undefined;
+    // A row with only connected time (no heartbeat) leaves the device as if it had no counters.
+    if (r.credited > 0) credited[i] = r.credited;
+    connectedMs[i] = Number(r.connected_ms);
+  }
+  const rule = new Map(params.metrics.map((m, k) => [m.metricId, k]));
+  const raw = params.metrics.map(() => new IntColumn(n));
+  const slotCapped = params.metrics.map(() => new IntColumn(n));
+  for (const r of stats.metrics) {
+    const i = at.get(r.device_id);
+    if (i === undefined) return undefined;
+    const k = rule.get(r.metric_id);
+    // readEpochStats returns weighted metrics only; the scorer would ignore any other id.
+    if (k === undefined) continue;
+    if (!raw[k]!.setText(i, r.raw) || !slotCapped[k]!.setText(i, r.capped)) {
+      throw new PulseError('EPOCH_CLOSE_FAILED', `epoch counters of device ${r.device_id} metric ${r.metric_id} are not integers: ${r.raw} / ${r.capped}`);
+    }
+    if (r.any_capped) flags[i]! |= FLAG_SLOT_CAPPED;
+  }
+  for (const r of stats.unweighted) {
+    const i = at.get(r.device_id);
+    if (i === undefined) return undefined;
+    flags[i]! |= FLAG_UNWEIGHTED;
+  }
+  return { ids, owners, revoked, connectedMs, credited, flags, raw, slotCapped };
+}
+
+/**
+ * Any registry and counters (unsorted, or counters of devices no longer registered): per-device
+ * aggregates as score-epoch.ts defines them, ordered and merged by scoringColumns.
+ */
+function generalColumns(params: RewardParams, devices: readonly RegistryRow[], stats: EpochStatsRows): ScoringColumns {
   type Mutable = { creditedSlots: number; raw: Map<number, bigint>; slotCapped: Map<number, bigint>; anySlotCapped: boolean; unweighted: boolean };
   const aggregates = new Map<string, Mutable>();
   const aggFor = (id: string): Mutable => {
@@ -89,13 +154,11 @@ export async function readCloseInputs(tx: Sql, params: RewardParams, window: Epo
     if (a === undefined) aggregates.set(id, (a = { creditedSlots: 0, raw: new Map(), slotCapped: new Map(), anySlotCapped: false, unweighted: false }));
     return a;
   };
-  let heartbeats = 0;
   const connectedMs = new Map<string, number>();
   for (const r of stats.devices) {
     // A row with only connected time (no heartbeat) is not a scoring input: the device is scored
     // from the registry like any device without credited slots.
     if (r.credited > 0) aggFor(r.device_id).creditedSlots = r.credited;
-    heartbeats += Number(r.heartbeats);
     connectedMs.set(r.device_id, Number(r.connected_ms));
   }
   for (const r of stats.metrics) {
@@ -106,8 +169,7 @@ export async function readCloseInputs(tx: Sql, params: RewardParams, window: Epo
   }
   for (const r of stats.unweighted) aggFor(r.device_id).unweighted = true;
   const infos: DeviceInfo[] = devices.map((d) => ({ deviceId: d.device_id, owner: d.owner, revoked: d.status !== 'active', connectedMs: connectedMs.get(d.device_id) ?? 0 }));
-  const leaves: RewardLeaf[] = previous.map((p) => ({ account: p.owner, cumulative: BigInt(p.cumulative) }));
-  return { infos, aggregates: aggregates as ReadonlyMap<string, DeviceAggregate>, leaves, heartbeats };
+  return scoringColumns(params, infos, aggregates as ReadonlyMap<string, DeviceAggregate>);
 }
 
 /** Close the next epoch if it is due at `nowMs`. */
@@ -122,39 +184,41 @@ export async function closeNextEpoch(store: Store, timing: EpochTiming, params: 
     const endSlot = window.firstSlot + window.slotCount;
     const paramsHash = await recordParams(tx, params, epoch);
     const inputs = await readCloseInputs(tx, params, window);
-    const settled = settleEpoch({ window, params, devices: inputs.infos, aggregates: inputs.aggregates, previous: inputs.leaves });
+    const settled = settleEpochColumns({ window, params, scoring: inputs.scoring, previous: inputs.leaves });
     if (!settled.ok) throw new PulseError('EPOCH_CLOSE_FAILED', `epoch ${epoch}: ${settled.code}: ${settled.message}`);
     const s = settled.value;
     const a = s.allocation;
+    const sc = s.scores;
+    const n = sc.ids.length;
     await tx.query(
       `INSERT INTO epochs (epoch, first_slot, slot_count, slot_ms, params_version, params_hash, scorer_version, emission, allocated,
                            unallocated, unallocated_parts, cumulative_total, root, devices, owners, heartbeats)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15, $16)`,
       [String(epoch), String(window.firstSlot), window.slotCount, String(timing.slotMs), String(params.version), paramsHash, SCORER_VERSION,
         String(a.emission), String(a.allocated), String(a.unallocated), JSON.stringify(a.unallocatedParts.map((p) => ({ ...p, amount: String(p.amount) }))),
-        String(s.cumulativeTotal), s.root, s.scores.devices.length, a.owners.length, String(inputs.heartbeats)],
+        String(s.cumulativeTotal), s.root, n, a.owners.length, String(inputs.heartbeats)],
     );
-    const ds = s.scores.devices;
-    if (ds.length > 0) {
+    if (n > 0) {
       // COPY, not INSERT … SELECT FROM json_to_recordset($3::json): one parameter of 30 MB cost a
       // JSON parse of the whole document (~0.8 s of a 100,000-device close) on top of the insert.
       // COPY parses each field straight into its column type; the foreign key to epochs and every
-      // CHECK still apply, row by row, as for INSERT. Rows are made as the COPY streams them.
-      // Both lists are sorted by deviceId (score-epoch.ts, allocate-rewards.ts), and the paid devices
-      // are a subset of the scored ones: one merge pairs each score with its reward, no lookup table.
+      // CHECK still apply, row by row, as for INSERT. Rows are made from the score and allocation
+      // columns (same positions, deviceId order) as the COPY streams them; a device that was paid
+      // nothing has no amounts and writes 0.
       const e = String(epoch);
       const slots = String(window.slotCount);
-      const paid = a.devices;
+      // credited slots and uptime take slotCount + 1 values (scoreColumns checked the range), so
+      // their text is made once per value, not once per device.
+      const creditedText = Array.from({ length: window.slotCount + 1 }, (_, c) => String(c));
+      const uptimeText = creditedText.map((_, c) => String(Math.floor((c * 10000) / window.slotCount)));
       const reasonsArray = reasonsLiterals();
-      let j = 0;
       await tx.copyRows('epoch_device_scores', SCORE_COLUMNS, (function* () {
-        for (const d of ds) {
-          const r = j < paid.length && paid[j]!.deviceId === d.deviceId ? paid[j++] : undefined;
-          yield [e, d.deviceId, d.owner, String(d.creditedSlots), slots, String(d.uptimeBps), String(d.connectedMs), String(d.contribution),
-            metricsJson(d.metrics), d.eligible ? 't' : 'f', reasonsArray(d.reasons), String(r?.availability ?? 0n), String(r?.contribution ?? 0n)];
+        for (let i = 0; i < n; i++) {
+          const c = sc.credited[i]!;
+          yield [e, sc.ids[i]!, sc.owners[i] ?? null, creditedText[c]!, slots, uptimeText[c]!, String(sc.connectedMs[i]!), sc.contribution.text(i),
+            metricsJson(sc.metrics, i), sc.eligible[i] === 1 ? 't' : 'f', reasonsArray(sc.reasons[i]!), a.availability.text(i, '0'), a.contribution.text(i, '0')];
         }
       })());
-      if (j !== paid.length) throw new PulseError('EPOCH_CLOSE_FAILED', `epoch ${epoch}: ${paid.length - j} device rewards do not match a scored device`);
     }
     const cumulativeBy = new Map(s.leaves.map((l) => [l.account, l.cumulative]));
     if (a.owners.length > 0) {
@@ -171,7 +235,7 @@ export async function closeNextEpoch(store: Store, timing: EpochTiming, params: 
     }
     if (s.tree !== null) await tx.query('INSERT INTO epoch_trees (epoch, dump) VALUES ($1, $2::jsonb)', [String(epoch), JSON.stringify(s.tree.dump())]);
     await tx.query('UPDATE epoch_cursor SET next_epoch = $1, next_first_slot = $2 WHERE id', [String(epoch + 1), String(endSlot)]);
-    return { kind: 'closed', epoch, root: s.root, devices: ds.length, owners: a.owners.length, allocated: a.allocated, cumulativeTotal: s.cumulativeTotal };
+    return { kind: 'closed', epoch, root: s.root, devices: n, owners: a.owners.length, allocated: a.allocated, cumulativeTotal: s.cumulativeTotal };
   });
 }
 

@@ -12,7 +12,7 @@ export type CumulativeRewards = {
   readonly total: bigint;
 };
 
-export function accumulateRewards(previous: Iterable<RewardLeaf>, allocation: EpochAllocation): CumulativeRewards {
+export function accumulateRewards(previous: Iterable<RewardLeaf>, allocation: Pick<EpochAllocation, 'owners'>): CumulativeRewards {
   const m = new Map<string, bigint>();
   for (const l of previous) {
     const k = l.account.toLowerCase();

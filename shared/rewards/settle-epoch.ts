@@ -4,10 +4,23 @@
 import type { RewardCode } from '../error-codes.ts';
 import { buildRewardTree, type RewardLeaf, type RewardTree } from '../merkle/reward-tree.ts';
 import { err, ok, type Result } from '../result.ts';
-import { allocateRewards, type EpochAllocation } from './allocate-rewards.ts';
+import { allocateColumns, allocationOf, type AllocationColumns, type EpochAllocation } from './allocate-rewards.ts';
 import { accumulateRewards } from './cumulative-rewards.ts';
 import { rewardParamsHash, validateRewardParams, type RewardParams } from './reward-params.ts';
-import { scoreAggregates, scoreEpoch, type DeviceAggregate, type DeviceInfo, type EpochScores, type EpochWindow, type SlotRollup } from './score-epoch.ts';
+import {
+  aggregateRollups,
+  scoreAggregateColumns,
+  scoreColumns,
+  scoresOf,
+  type DeviceAggregate,
+  type DeviceInfo,
+  type EpochScores,
+  type EpochWindow,
+  type ScoreColumns,
+  type ScoringColumns,
+  type SlotRollup,
+  windowError,
+} from './score-epoch.ts';
 
 export type EpochSettlement = {
   readonly scores: EpochScores;
@@ -21,6 +34,43 @@ export type EpochSettlement = {
   readonly root: string | null;
 };
 
+/** EpochSettlement with per-device scores and amounts as columns (what the epoch closer writes with COPY). */
+export type EpochSettlementColumns = Omit<EpochSettlement, 'scores' | 'allocation'> & {
+  readonly scores: ScoreColumns;
+  readonly allocation: AllocationColumns;
+};
+
+/** The settlement from scores onwards: allocation, cumulative leaves, tree, hash. */
+function settleScores(params: RewardParams, scores: ScoreColumns, previous: Iterable<RewardLeaf>): Result<EpochSettlementColumns, RewardCode> {
+  const allocation = allocateColumns(scores, params);
+  const { leaves, total } = accumulateRewards(previous, allocation);
+  let tree: RewardTree | null = null;
+  if (leaves.length > 0) {
+    const t = buildRewardTree(leaves);
+    if (!t.ok) return err(t.code, t.message);
+    tree = t.value;
+  }
+  return ok({ scores, allocation, paramsHash: rewardParamsHash(params), leaves, cumulativeTotal: total, tree, root: tree?.root ?? null });
+}
+
+/**
+ * settleEpoch for input already in columns (score-epoch.ts ScoringColumns), with the result in
+ * columns: the epoch closer's path, which builds no object per device.
+ */
+export function settleEpochColumns(input: {
+  readonly window: EpochWindow;
+  readonly params: RewardParams;
+  readonly scoring: ScoringColumns;
+  /** Cumulative leaves after the previous epoch (empty for the first). */
+  readonly previous: Iterable<RewardLeaf>;
+}): Result<EpochSettlementColumns, RewardCode> {
+  const p = validateRewardParams(input.params);
+  if (!p.ok) return p;
+  const scores = scoreColumns(input.window, input.params, input.scoring);
+  if (!scores.ok) return scores;
+  return settleScores(input.params, scores.value, input.previous);
+}
+
 export function settleEpoch(input: {
   readonly window: EpochWindow;
   readonly params: RewardParams;
@@ -33,26 +83,20 @@ export function settleEpoch(input: {
 }): Result<EpochSettlement, RewardCode> {
   const p = validateRewardParams(input.params);
   if (!p.ok) return p;
-  const scores =
-    input.aggregates !== undefined
-      ? scoreAggregates({ window: input.window, params: input.params, devices: input.devices, aggregates: input.aggregates })
-      : scoreEpoch({ window: input.window, params: input.params, devices: input.devices, rollups: input.rollups ?? [] });
-  if (!scores.ok) return scores;
-  const allocation = allocateRewards(scores.value, input.params);
-  const { leaves, total } = accumulateRewards(input.previous, allocation);
-  let tree: RewardTree | null = null;
-  if (leaves.length > 0) {
-    const t = buildRewardTree(leaves);
-    if (!t.ok) return err(t.code, t.message);
-    tree = t.value;
+  let aggregates = input.aggregates;
+  let ignoredRollups = 0;
+  if (aggregates === undefined) {
+    // scoreEpoch's order of checks: the window first, then the rollups.
+    const bad = windowError(input.window);
+    if (bad !== undefined) return bad;
+    const agg = aggregateRollups(input.window, input.params, input.rollups ?? []);
+    if (!agg.ok) return agg;
+    aggregates = agg.value.aggregates;
+    ignoredRollups = agg.value.ignored;
   }
-  return ok({
-    scores: scores.value,
-    allocation,
-    paramsHash: rewardParamsHash(input.params),
-    leaves,
-    cumulativeTotal: total,
-    tree,
-    root: tree?.root ?? null,
-  });
+  const scores = scoreAggregateColumns({ window: input.window, params: input.params, devices: input.devices, aggregates, ignoredRollups });
+  if (!scores.ok) return scores;
+  const s = settleScores(input.params, scores.value, input.previous);
+  if (!s.ok) return s;
+  return ok({ ...s.value, scores: scoresOf(s.value.scores), allocation: allocationOf(s.value.scores, s.value.allocation) });
 }
