@@ -176,7 +176,56 @@ const aggregatesArb = (registry: readonly DeviceInfo[]) =>
     (e) => new Map(e),
   );
 
+// Values on both sides of 2^53, where the column code switches from doubles to bigints
+// (shared/rewards/int-column.ts), and around SPLIT_MAX (allocate-rewards.ts: an owner's weight total
+// up to ~9.49e7 splits on doubles, above it through largestRemainderParts).
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const amountArb = fc.oneof(
+  fc.bigInt({ min: 0n, max: 2000n }),
+  fc.bigInt({ min: 20_000_000n, max: 60_000_000n }),
+  fc.bigInt({ min: SAFE - 40n, max: SAFE + 40n }),
+  // Two metrics of ~2^52 points each: every product is a double, their sum is not.
+  fc.bigInt({ min: 2n ** 52n - 20n, max: 2n ** 52n + 20n }),
+  fc.bigInt({ min: 0n, max: 2n ** 70n }),
+);
+const u64Arb = fc.oneof(fc.bigInt({ min: 0n, max: 50n }), fc.constant(1n), fc.bigInt({ min: SAFE - 40n, max: SAFE + 40n }), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }));
+const bigParamsArb: fc.Arbitrary<RewardParams> = fc.record({
+  version: fc.constant(1),
+  emissionPerEpoch: fc.oneof(fc.bigInt({ min: 0n, max: 50n }), fc.bigInt({ min: 0n, max: 10n ** 24n }), fc.bigInt({ min: 0n, max: (1n << 256n) - 1n })),
+  availabilityBps: fc.integer({ min: 0, max: 10000 }),
+  minUptimeBps: fc.integer({ min: 0, max: 10000 }),
+  metrics: fc
+    .uniqueArray(fc.record({ metricId: fc.integer({ min: 0, max: 3 }), weight: u64Arb, capPerSlot: u64Arb, capPerEpoch: u64Arb }), { maxLength: 3, selector: (m) => m.metricId })
+    .map((ms) => [...ms].sort((a, b) => a.metricId - b.metricId)),
+});
+const bigAggArb: fc.Arbitrary<DeviceAggregate> = fc.record({
+  creditedSlots: fc.integer({ min: 0, max: window.slotCount }),
+  raw: fc.array(fc.tuple(fc.integer({ min: 0, max: 4 }), amountArb)).map((e) => new Map(e)),
+  slotCapped: fc.array(fc.tuple(fc.integer({ min: 0, max: 4 }), amountArb)).map((e) => new Map(e)),
+  anySlotCapped: fc.boolean(),
+  unweighted: fc.boolean(),
+});
+const bigAggregatesArb = (registry: readonly DeviceInfo[]) =>
+  fc.uniqueArray(fc.tuple(registry.length > 0 ? fc.constantFrom(...registry.map((d) => d.deviceId)) : fc.constantFrom(...ids), bigAggArb), { selector: (e) => e[0], maxLength: 12 }).map((e) => new Map(e));
+
 describe('rewritten scoring and allocation give what the straightforward versions gave', () => {
+  it('scoreAggregates and allocateRewards with amounts, weights and caps across 2^53', () => {
+    fc.assert(
+      fc.property(bigParamsArb, registryArb.chain((r) => fc.tuple(fc.constant(r), bigAggregatesArb(r))), (params, [devices, aggregates]) => {
+        const got = scoreAggregates({ window, params, devices, aggregates });
+        const want = refScoreAggregates(window, params, { devices, aggregates });
+        if (typeof want === 'string') {
+          expect(got.ok ? 'ok' : got.code).toBe(want);
+          return;
+        }
+        expect(got.ok ? json(got.value) : got.code).toBe(json(want));
+        expect(json(allocateRewards(want, params))).toBe(json(refAllocate(want, params)));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+
   it('largestRemainder, with repeated keys and zero weights', () => {
     const items = fc.array(fc.record({ key: fc.constantFrom('a', 'b', 'c', 'aa', '0'), weight: fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 10n ** 20n })) }), { maxLength: 10 });
     fc.assert(
