@@ -140,9 +140,13 @@ describe.skipIf(!ok)('RootPoster and claims on anvil', () => {
     const saved = (await journal.load(2n))!;
     expect(saved.rawTxs).toHaveLength(1);
     crash = false;
-    const out = await poster({ journal: crashing }).post(p);
+    // The restarted oracle serves bundles at another address (a new port): the journaled transaction,
+    // signed with the old URI, is still the one sent; no second intent for the epoch.
+    const logs: Record<string, unknown>[] = [];
+    const out = await poster({ journal: crashing, log: (e) => logs.push(e) }).post({ ...p, dataUri: 'https://moved.example/bundles/2.json' });
     expect(out.status).toBe('posted');
     expect(out.txHash).toBe(Transaction.from(saved.rawTxs[0]!).hash);
+    expect(logs.find((l) => l['event'] === 'data-uri-kept')).toMatchObject({ journaled: p.dataUri, now: 'https://moved.example/bundles/2.json' });
     expect(await postedCount()).toBe(2n);
   });
 
@@ -260,13 +264,15 @@ describe.skipIf(!ok)('RootPoster and claims on anvil', () => {
 
     // Epoch 10 is posted before the pipeline notices: it must not take epoch 8's free nonce.
     let vanishedChecks = 0;
-    const later = poster({ journal, log: (e) => logs.push(e) }).post(p10, async () => void vanishedChecks++);
+    const later = poster({ journal, log: (e) => logs.push(e), bumpAfterMs: 100 }).post(p10, async () => void vanishedChecks++);
     for (let i = 0; i < 200 && (await journal.load(10n)) === undefined; i++) await new Promise((r) => setTimeout(r, 25));
     expect((await journal.load(10n))!.nonce).toBe(nonceBefore);
-    await new Promise((r) => setTimeout(r, 300));
+    // The wait keeps asking the caller about earlier roots, and bumps no fee: none would help.
+    for (let i = 0; i < 200 && vanishedChecks < 5; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(vanishedChecks).toBeGreaterThanOrEqual(5);
     expect(await rootOf(10n)).toBe(ZeroHash); // queued behind nonces nonceBefore-2 and -1
     expect(logs.some((l) => l['event'] === 'nonce-after-previous')).toBe(true);
-    expect(vanishedChecks).toBeGreaterThan(1); // the wait keeps asking the caller about earlier roots
+    expect(logs.filter((l) => l['event'] === 'fee-bump')).toEqual([]);
 
     // Re-posting 8 and 9 from the journal rebroadcasts their own transactions; 10 follows them.
     await poster({ journal }).post(p8);
@@ -293,6 +299,37 @@ describe.skipIf(!ok)('RootPoster and claims on anvil', () => {
     for (let i = 0; i < 100 && (await dist.getFunction('rootOf')(12n)).root === ZeroHash; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await dist.getFunction('rootOf')(12n)).root).toBe(keccak256('0x0c'));
     expect((await poster({ journal }).post(payload(12n, keccak256('0x0c'), 2100n))).status).toBe('already-posted');
+  });
+
+  it('refuses to post past an earlier journaled root of another sender that is off chain', async () => {
+    const journal = new MemoryPostJournal();
+    const p13 = payload(13n, keccak256('0x0d'), 2200n);
+    const p14 = payload(14n, keccak256('0x0e'), 2300n);
+    const snapshot = await anvil.rpc<string>('evm_snapshot');
+    await poster({ journal }).post(p13);
+    expect(await anvil.rpc<boolean>('evm_revert', [snapshot])).toBe(true);
+    // A rotated key cannot be ordered after the old key's nonce: it waits for epoch 13 instead.
+    const rotated = new Wallet(anvil.keys[4]!, provider);
+    await expect(poster({ journal, sender: rotated }).post(p14)).rejects.toSatisfy((e) => isPulseError(e, 'CHAIN_ROOT_VANISHED'));
+    expect((await dist.getFunction('rootOf')(14n)).root).toBe(ZeroHash);
+    await poster({ journal }).post(p13);
+    expect((await poster({ journal, sender: rotated }).post(p14)).status).toBe('posted');
+  });
+
+  it('gives up with CHAIN_NOT_MINED when the earlier nonce it waits behind is never filled', async () => {
+    const journal = new MemoryPostJournal();
+    const p15 = payload(15n, keccak256('0x0f'), 2400n);
+    const p16 = payload(16n, keccak256('0x10'), 2500n);
+    const snapshot = await anvil.rpc<string>('evm_snapshot');
+    await poster({ journal }).post(p15);
+    expect(await anvil.rpc<boolean>('evm_revert', [snapshot])).toBe(true);
+    const logs: Record<string, unknown>[] = [];
+    await expect(poster({ journal, bumpAfterMs: 150, maxBumps: 1, log: (e) => logs.push(e) }).post(p16)).rejects.toThrow(/CHAIN_NOT_MINED.*waits behind an earlier nonce/);
+    expect(logs.filter((l) => l['event'] === 'fee-bump')).toEqual([]);
+    // Once epoch 15 is back, 16's journaled transaction follows it, and a second call finds it.
+    await poster({ journal }).post(p15);
+    for (let i = 0; i < 100 && (await dist.getFunction('rootOf')(16n)).root === ZeroHash; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await poster({ journal }).post(p16)).status).toBe('already-posted');
   });
 });
 

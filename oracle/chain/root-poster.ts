@@ -132,8 +132,14 @@ export class RootPoster {
     if (chain !== undefined) return { done: chain };
     this.chainId ??= BigInt(await this.rpc<string>('eth_chainId', []));
     let intent = await this.o.journal.load(p.epoch);
-    if (intent !== undefined && (!same(intent.root, p.root) || intent.cumulativeTotal !== p.cumulativeTotal.toString() || !same(intent.paramsHash, p.paramsHash) || !same(intent.inputsHash, p.inputsHash) || intent.dataUri !== p.dataUri)) {
+    if (intent !== undefined && (!same(intent.root, p.root) || intent.cumulativeTotal !== p.cumulativeTotal.toString() || !same(intent.paramsHash, p.paramsHash) || !same(intent.inputsHash, p.inputsHash))) {
       throw new PulseError('CHAIN_ROOT_CONFLICT', `the post journal holds a different intent for epoch ${p.epoch} (root ${intent.root}); refusing to sign a second root`);
+    }
+    if (intent !== undefined && intent.dataUri !== p.dataUri) {
+      // Same epoch data, another address for its bundle (the oracle's public URL or port changed
+      // since the intent was signed). The journaled transactions and signatures carry the old URI;
+      // posting them keeps the one-intent-per-epoch rule, and the bundle's hash is what matters.
+      this.log({ event: 'data-uri-kept', epoch: intent.epoch, journaled: intent.dataUri, now: p.dataUri });
     }
     const from = this.o.sender.address;
     if (intent !== undefined && intent.rawTxs.length > 0) {
@@ -181,21 +187,28 @@ export class RootPoster {
   }
 
   /**
-   * The nonce for a new transaction of `epoch`: the next free one, but never below the nonce after
-   * our own post of the previous journaled epoch while that post is off chain. A reorg that drops
-   * our mined posts of epochs 5..9 hands their nonces back; a post of epoch 10 signed at that moment
-   * with the next free nonce would land first, and the contract (strictly increasing epochs) would
-   * then refuse 5..9 for good. Ordered after them, the chain itself mines 10 only once 5..9 are back
-   * (the pipeline re-posts them from the journal, byte for byte, at their own nonces). The previous
-   * root being on chain without our transaction (another process posted it) lifts the floor, so a
-   * nonce nobody will fill cannot hold this post back.
+   * The nonce for a new transaction of `epoch`. The contract takes strictly increasing epochs, so a
+   * post must not land while the previous journaled epoch can still land but is not on chain: that
+   * epoch would be locked out for good. This happens after a reorg drops our mined posts of epochs
+   * 5..9 and hands their nonces back: a post of 10 signed just then with the next free nonce would
+   * land first. So:
+   *  - the previous epoch holds a root on chain (anyone's), or a later one does: nothing to wait for;
+   *  - it was ours (same sender): take a nonce after its nonce. The chain itself then mines this
+   *    post only after that one, which the pipeline re-posts from the journal, byte for byte;
+   *  - it was another sender's (a rotated key, another oracle): no nonce can order the two, so
+   *    refuse with CHAIN_ROOT_VANISHED and let the caller post the earlier epoch first.
    */
   private async nonceFor(epoch: bigint): Promise<number> {
     const next = await this.nonce('pending');
     const prev = await this.o.journal.previous(epoch);
-    if (prev === undefined || !same(prev.from, this.o.sender.address) || next > prev.nonce) return next;
-    const onChain = (await this.dist.getFunction('rootOf')(BigInt(prev.epoch))) as { root: string };
-    if (same(onChain.root, prev.root)) return next;
+    if (prev === undefined) return next;
+    const prevEpoch = BigInt(prev.epoch);
+    const [posted, latest] = (await this.dist.getFunction('latestEpoch')()) as [boolean, bigint];
+    if (posted && latest >= prevEpoch) return next;
+    if (!same(prev.from, this.o.sender.address)) {
+      throw new PulseError('CHAIN_ROOT_VANISHED', `epoch ${prev.epoch} was journaled by ${prev.from} and is not on chain; it must be posted before epoch ${epoch}`);
+    }
+    if (next > prev.nonce) return next; // its transaction is pending ahead of ours (or its nonce went elsewhere)
     this.log({ event: 'nonce-after-previous', epoch: epoch.toString(), previousEpoch: prev.epoch, nonce: prev.nonce + 1, nextFree: next });
     return prev.nonce + 1;
   }
@@ -277,7 +290,7 @@ export class RootPoster {
     const intent = (await this.o.journal.load(p.epoch))!;
     const iface = distributorInterface();
     try {
-      await this.rpc('eth_call', [{ from: intent.from, to: this.o.distributor, data: iface.encodeFunctionData('postRoot', [p.epoch, p.root, p.cumulativeTotal, p.inputsHash, p.paramsHash, p.dataUri, intent.signatures]) }, 'latest']);
+      await this.rpc('eth_call', [{ from: intent.from, to: this.o.distributor, data: iface.encodeFunctionData('postRoot', [p.epoch, p.root, p.cumulativeTotal, p.inputsHash, p.paramsHash, intent.dataUri, intent.signatures]) }, 'latest']);
     } catch (e) {
       throw chainReverted(iface, e, `postRoot(epoch ${p.epoch}) reverted in ${r.hash}`);
     }
@@ -287,12 +300,24 @@ export class RootPoster {
   private async waitMined(p: RootPayload, start: PostIntent, precondition: (() => Promise<void>) | undefined): Promise<Step> {
     let intent = start;
     let since = Date.now();
+    let queuedSince: number | undefined;
     for (;;) {
       const r = await this.findReceipt(intent);
       if (r !== undefined) return this.afterReceipt(p, r);
-      // Queued behind an earlier nonce of ours (see nonceFor): the caller's precondition names the
-      // earlier root that has to go back on chain first, instead of this loop bumping fees for it.
-      if (precondition !== undefined && (await this.nonce('latest')) < intent.nonce) await precondition();
+      if ((await this.nonce('latest')) < intent.nonce) {
+        // Queued behind an earlier nonce of ours (nonceFor): no fee makes it land before that one.
+        // The caller's precondition names an earlier root that has to go back on chain first; the
+        // fee clock starts once the gap is filled, and a gap nobody fills ends the wait.
+        await precondition?.();
+        queuedSince ??= Date.now();
+        if (Date.now() - queuedSince > this.o.bumpAfterMs * (this.o.maxBumps + 1)) {
+          throw new PulseError('CHAIN_NOT_MINED', `epoch ${p.epoch}: nonce ${intent.nonce} still waits behind an earlier nonce of ${intent.from}; the journal keeps it for the next run`);
+        }
+        since = Date.now();
+        await sleep(this.o.pollMs);
+        continue;
+      }
+      queuedSince = undefined;
       if (Date.now() - since >= this.o.bumpAfterMs) {
         if (intent.rawTxs.length > this.o.maxBumps) {
           throw new PulseError('CHAIN_NOT_MINED', `epoch ${p.epoch}: not mined after ${intent.rawTxs.length} fee levels; the journal keeps nonce ${intent.nonce} for the next run`);
