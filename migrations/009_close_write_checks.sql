@@ -16,11 +16,12 @@
 -- 2. Format checks. `ltrim(x, '0123456789abcdef') = ''` (006, 008) still costs ~3 µs per check; a
 --    regular expression under the "C" collation does not (character classes are then plain byte
 --    ranges, no locale lookups): 0.25–0.3 s less for the two checks of 100,000 score rows. The rule
---    is unchanged: exactly 64 (40 after "0x") characters, every one of them in 0-9a-f. Adding a
---    constraint checks the existing rows once (a scan of the table), except on heartbeats, the one
---    large table: there the new constraint is NOT VALID (it holds for every row written from now
---    on; every existing row already passed 006's constraint, which says the same). On TimescaleDB
---    heartbeats keeps its 001 checks, for the reason 006 gives (compressed chunks).
+--    is unchanged: exactly 64 (40 after "0x") characters, every one of them in 0-9a-f. The new
+--    constraints are NOT VALID: they hold for every row written from now on, and every existing row
+--    already passed the constraint they replace, which says the same; validating would scan tables
+--    that grow by a row per device and epoch (or per heartbeat) under an exclusive lock at oracle
+--    start. On TimescaleDB heartbeats keeps its 001 checks, for the reason 006 gives (compressed
+--    chunks).
 
 CREATE FUNCTION pulse_epoch_refs_exist() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -41,8 +42,21 @@ $$;
 
 CREATE FUNCTION pulse_epoch_unreferenced() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  IF TG_OP = 'TRUNCATE' THEN
+    -- A foreign key refuses TRUNCATE epochs (without CASCADE) while scores or rewards exist.
+    IF EXISTS (SELECT 1 FROM epoch_device_scores) OR EXISTS (SELECT 1 FROM epoch_rewards) THEN
+      RAISE feature_not_supported USING MESSAGE = 'cannot truncate epochs while epoch_device_scores or epoch_rewards hold rows; truncate them first';
+    END IF;
+    RETURN NULL;
+  END IF;
   IF TG_OP = 'UPDATE' AND NEW.epoch = OLD.epoch THEN
     RETURN NULL;
+  END IF;
+  -- Under REPEATABLE READ or SERIALIZABLE the check below would read the transaction's snapshot and
+  -- miss rows a concurrent insert committed while this delete waited for its KEY SHARE lock (a
+  -- foreign key re-checks with a newer snapshot). Pulse never deletes or renumbers epochs.
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE feature_not_supported USING MESSAGE = 'deleting or renumbering an epoch needs READ COMMITTED isolation';
   END IF;
   IF EXISTS (SELECT 1 FROM epoch_device_scores WHERE epoch = OLD.epoch) OR EXISTS (SELECT 1 FROM epoch_rewards WHERE epoch = OLD.epoch) THEN
     RAISE foreign_key_violation USING
@@ -68,23 +82,35 @@ CREATE TRIGGER epoch_rewards_epoch_ref_upd AFTER UPDATE ON epoch_rewards
 
 CREATE TRIGGER epochs_referenced AFTER DELETE OR UPDATE OF epoch ON epochs
   FOR EACH ROW EXECUTE FUNCTION pulse_epoch_unreferenced();
+CREATE TRIGGER epochs_truncate BEFORE TRUNCATE ON epochs
+  FOR EACH STATEMENT EXECUTE FUNCTION pulse_epoch_unreferenced();
+
+-- Name resolution inside the functions is pinned to the schema the tables live in, with pg_temp
+-- last: a session's search_path (pg_dump/pg_restore set it to '') or a temporary table named
+-- epochs must not change what they check.
+DO $$
+BEGIN
+  EXECUTE format('ALTER FUNCTION pulse_epoch_refs_exist() SET search_path = %I, pg_temp', current_schema());
+  EXECUTE format('ALTER FUNCTION pulse_epoch_unreferenced() SET search_path = %I, pg_temp', current_schema());
+END
+$$;
 
 ALTER TABLE epoch_device_scores
   DROP CONSTRAINT epoch_device_scores_device_id_check,
   DROP CONSTRAINT epoch_device_scores_owner_check,
-  ADD CONSTRAINT epoch_device_scores_device_id_check CHECK (octet_length(device_id) = 64 AND device_id COLLATE "C" !~ '[^0-9a-f]'),
+  ADD CONSTRAINT epoch_device_scores_device_id_check CHECK (octet_length(device_id) = 64 AND device_id COLLATE "C" !~ '[^0-9a-f]') NOT VALID,
   ADD CONSTRAINT epoch_device_scores_owner_check
-    CHECK (owner IS NULL OR (octet_length(owner) = 42 AND owner COLLATE "C" ~ '^0x' AND substr(owner, 3) COLLATE "C" !~ '[^0-9a-f]'));
+    CHECK (owner IS NULL OR (octet_length(owner) = 42 AND owner COLLATE "C" ~ '^0x' AND substr(owner, 3) COLLATE "C" !~ '[^0-9a-f]')) NOT VALID;
 
 ALTER TABLE epoch_rewards
   DROP CONSTRAINT epoch_rewards_owner_check,
-  ADD CONSTRAINT epoch_rewards_owner_check CHECK (octet_length(owner) = 42 AND owner COLLATE "C" ~ '^0x' AND substr(owner, 3) COLLATE "C" !~ '[^0-9a-f]');
+  ADD CONSTRAINT epoch_rewards_owner_check CHECK (octet_length(owner) = 42 AND owner COLLATE "C" ~ '^0x' AND substr(owner, 3) COLLATE "C" !~ '[^0-9a-f]') NOT VALID;
 ALTER TABLE cumulative_rewards
   DROP CONSTRAINT cumulative_rewards_owner_check,
-  ADD CONSTRAINT cumulative_rewards_owner_check CHECK (octet_length(owner) = 42 AND owner COLLATE "C" ~ '^0x' AND substr(owner, 3) COLLATE "C" !~ '[^0-9a-f]');
+  ADD CONSTRAINT cumulative_rewards_owner_check CHECK (octet_length(owner) = 42 AND owner COLLATE "C" ~ '^0x' AND substr(owner, 3) COLLATE "C" !~ '[^0-9a-f]') NOT VALID;
 ALTER TABLE devices
   DROP CONSTRAINT devices_device_id_check,
-  ADD CONSTRAINT devices_device_id_check CHECK (octet_length(device_id) = 64 AND device_id COLLATE "C" !~ '[^0-9a-f]');
+  ADD CONSTRAINT devices_device_id_check CHECK (octet_length(device_id) = 64 AND device_id COLLATE "C" !~ '[^0-9a-f]') NOT VALID;
 
 DO $$
 BEGIN

@@ -112,6 +112,27 @@ for (const backend of backends(pgOk)) {
       await store.query('DELETE FROM epochs WHERE epoch = 5');
       expect(await store.query('SELECT 1 FROM epochs WHERE epoch = 5')).toHaveLength(0);
     });
+
+    it('keeps the epoch checks when a temporary table shadows epochs, under REPEATABLE READ, and on TRUNCATE', async () => {
+      // A temporary "epochs" holding epoch 777 comes first on a default search_path; the trigger's
+      // own search_path ignores it.
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.query('CREATE TEMP TABLE epochs (epoch bigint) ON COMMIT DROP');
+          await tx.query('INSERT INTO epochs VALUES (777)');
+          await tx.query(SCORE_ROW, ['777', 'ef'.repeat(32), null]);
+        }),
+      ).rejects.toMatchObject({ code: '23503' });
+      await store.query(EPOCH_ROW, ['6']);
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+          await tx.query('DELETE FROM epochs WHERE epoch = 6');
+        }),
+      ).rejects.toThrow(/needs READ COMMITTED/);
+      await expect(store.query('TRUNCATE epochs CASCADE')).rejects.toThrow(/cannot truncate epochs/);
+      expect(await store.query('SELECT 1 FROM epochs WHERE epoch = 6')).toHaveLength(1);
+    });
   });
 }
 
