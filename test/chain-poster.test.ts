@@ -264,7 +264,9 @@ describe.skipIf(!ok)('RootPoster and claims on anvil', () => {
 
     // Epoch 10 is posted before the pipeline notices: it must not take epoch 8's free nonce.
     let vanishedChecks = 0;
-    const later = poster({ journal, log: (e) => logs.push(e), bumpAfterMs: 100 }).post(p10, async () => void vanishedChecks++);
+    // A 100 ms fee clock would bump within the wait if queued posts bumped; maxBumps keeps the bound
+    // on waiting behind the gap (bumpAfterMs × (maxBumps + 1) = 10 s) far from this test's pace.
+    const later = poster({ journal, log: (e) => logs.push(e), bumpAfterMs: 100, maxBumps: 99 }).post(p10, async () => void vanishedChecks++);
     for (let i = 0; i < 200 && (await journal.load(10n)) === undefined; i++) await new Promise((r) => setTimeout(r, 25));
     expect((await journal.load(10n))!.nonce).toBe(nonceBefore);
     // The wait keeps asking the caller about earlier roots, and bumps no fee: none would help.
