@@ -201,8 +201,8 @@ export async function closeNextEpoch(store: Store, timing: EpochTiming, params: 
     if (n > 0) {
       // COPY, not INSERT … SELECT FROM json_to_recordset($3::json): one parameter of 30 MB cost a
       // JSON parse of the whole document (~0.8 s of a 100,000-device close) on top of the insert.
-      // COPY parses each field straight into its column type; the foreign key to epochs and every
-      // CHECK still apply, row by row, as for INSERT. Rows are made from the score and allocation
+      // COPY parses each field straight into its column type; every constraint and trigger applies
+      // as for INSERT (migrations/009_close_write_checks.sql). Rows are made from the score and allocation
       // columns (same positions, deviceId order) as the COPY streams them; a device that was paid
       // nothing has no amounts and writes 0.
       const e = String(epoch);

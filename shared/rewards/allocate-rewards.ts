@@ -97,7 +97,8 @@ export function allocateRewards(scores: EpochScores, params: RewardParams): Epoc
     owners[i] = d.owner;
     eligible[i] = d.eligible ? 1 : 0;
     credited[i] = d.creditedSlots;
-    contribution.set(i, d.contribution);
+    // Only eligible devices' contributions are weights (the others stay 0 and are never read).
+    if (d.eligible && d.owner !== null) contribution.set(i, d.contribution);
   }
   return allocationOf({ ids, owners }, allocateColumns({ window: scores.window, ids, owners, eligible, credited, contribution }, params));
 }
