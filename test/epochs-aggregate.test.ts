@@ -80,8 +80,13 @@ describe('epoch counters agree with aggregating the slot rollups', () => {
         fc.option(capList, { nil: undefined }),
         fc.integer({ min: 0, max: 20 }),
         fc.integer({ min: 1, max: 20 }),
-        async (rows, caps, recordedCaps, firstSlot, slotCount) => {
+        // Registered devices: all five (readCloseInputs reads the counters by registry position),
+        // or some or none (counters of unregistered devices: its general path).
+        fc.subarray([0, 1, 2, 3, 4]),
+        async (rows, caps, recordedCaps, firstSlot, slotCount, registered) => {
           await reset(store);
+          await store.exec('DELETE FROM devices');
+          for (const d of registered) await store.query(`INSERT INTO devices (device_id, registered_via) VALUES ($1, 'operator')`, [dev(d)]);
           for (const r of rows) {
             await store.query('INSERT INTO slot_rollups (device_id, slot, heartbeats, first_seq, last_seq) VALUES ($1, $2, 1, 1, 1)', [dev(r.device), String(r.slot)]);
             for (const [m, v] of r.metrics) await store.query('INSERT INTO slot_metric_sums (device_id, slot, metric_id, total) VALUES ($1, $2, $3, $4)', [dev(r.device), String(r.slot), m, String(v)]);
