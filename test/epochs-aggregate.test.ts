@@ -8,8 +8,7 @@ import { pgliteBackend } from '../oracle/store/testing.ts';
 import type { Store } from '../oracle/store/store.ts';
 import { readCloseInputs } from '../oracle/epochs/close-epoch.ts';
 import { ensureCursor } from '../oracle/epochs/epoch-stats.ts';
-import { aggregateRollups, FLAG_SLOT_CAPPED, FLAG_UNWEIGHTED, type DeviceAggregate, type ScoringColumns, type SlotRollup } from '../shared/rewards/score-epoch.ts';
-import type { IntColumn } from '../shared/rewards/int-column.ts';
+import { aggregateRollups, scoringColumns, type DeviceInfo, type ScoringColumns, type SlotRollup } from '../shared/rewards/score-epoch.ts';
 import type { RewardParams } from '../shared/rewards/reward-params.ts';
 import type { EpochTiming } from '../shared/epoch-timing.ts';
 import { Registry } from '../oracle/registry/registry.ts';
@@ -29,29 +28,30 @@ function paramsWith(caps: readonly (readonly [number, bigint])[]): RewardParams 
 
 const capList = fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.bigInt({ min: 0n, max: U64 })), { maxLength: 4 }).map((l) => [...new Map(l).entries()].sort((a, b) => a[0] - b[0]));
 
-type Norm = { id: string; credited: number; raw: [number, bigint][]; capped: [number, bigint][]; any: boolean; unweighted: boolean }[];
-function norm(m: ReadonlyMap<string, DeviceAggregate>): Norm {
-  return [...m.entries()]
-    .map(([id, a]) => ({ id, credited: a.creditedSlots, raw: [...a.raw.entries()].sort(), capped: [...a.slotCapped.entries()].sort(), any: a.anySlotCapped, unweighted: a.unweighted }))
-    .filter((x) => x.credited > 0 || x.raw.length > 0 || x.unweighted)
-    .sort((x, y) => (x.id < y.id ? -1 : 1));
-}
-
-/** The same view of the close's scoring columns (oracle/epochs/close-epoch.ts readCloseInputs). */
-function normColumns(c: ScoringColumns, params: RewardParams): Norm {
-  const values = (cols: readonly IntColumn[], i: number): [number, bigint][] =>
-    params.metrics.flatMap((m, k): [number, bigint][] => (cols[k]!.has(i) ? [[m.metricId, cols[k]!.get(i)!]] : [])).sort();
-  return c.ids
-    .map((id, i) => ({ id, credited: c.credited[i]!, raw: values(c.raw, i), capped: values(c.slotCapped, i), any: (c.flags[i]! & FLAG_SLOT_CAPPED) !== 0, unweighted: (c.flags[i]! & FLAG_UNWEIGHTED) !== 0 }))
-    .filter((x) => x.credited > 0 || x.raw.length > 0 || x.unweighted);
+/** Scoring columns as plain values, every column (registry side included), for toEqual. */
+function plain(c: ScoringColumns) {
+  return c.ids.map((id, i) => ({
+    id,
+    owner: c.owners[i],
+    revoked: c.revoked[i],
+    connectedMs: c.connectedMs[i],
+    credited: c.credited[i],
+    flags: c.flags[i],
+    raw: c.raw.map((col) => col.get(i)),
+    slotCapped: c.slotCapped.map((col) => col.get(i)),
+  }));
 }
 
 async function reset(store: Store): Promise<void> {
   await store.exec('DELETE FROM slot_metric_sums; DELETE FROM slot_rollups; DELETE FROM heartbeats; DELETE FROM epoch_metric_stats; DELETE FROM epoch_device_stats; DELETE FROM epoch_cursor;');
 }
 
-/** What aggregateRollups says about the rollup tables as they stand. */
-async function fromRollups(store: Store, params: RewardParams, window: { epoch: number; firstSlot: number; slotCount: number }): Promise<Norm> {
+/**
+ * What the object API (aggregateRollups, then scoringColumns over the registry: what settleEpoch and
+ * the bundle verifier run) makes of the registry, the rollup tables and the connected time as they
+ * stand: the close's readCloseInputs must fill the same columns.
+ */
+async function fromRollups(store: Store, params: RewardParams, window: { epoch: number; firstSlot: number; slotCount: number }): Promise<ReturnType<typeof plain>> {
   const rows = await store.query<{ device_id: string; slot: string; heartbeats: number }>('SELECT device_id, slot::text, heartbeats FROM slot_rollups');
   const sums = await store.query<{ device_id: string; slot: string; metric_id: number; total: string }>('SELECT device_id, slot::text, metric_id, total::text FROM slot_metric_sums');
   const rollups: SlotRollup[] = rows.map((r) => ({
@@ -62,7 +62,13 @@ async function fromRollups(store: Store, params: RewardParams, window: { epoch: 
   }));
   const ts = aggregateRollups(window, params, rollups);
   if (!ts.ok) throw new Error(ts.message);
-  return norm(ts.value.aggregates);
+  const registry = await store.query<{ device_id: string; owner: string | null; status: string; connected_ms: string | null }>(
+    `SELECT d.device_id, CASE WHEN d.owner IS NULL THEN NULL ELSE '0x' || encode(d.owner, 'hex') END AS owner, d.status, s.connected_ms::text AS connected_ms
+       FROM devices d LEFT JOIN epoch_device_stats s ON s.device_id = d.device_id AND s.epoch = $1`,
+    [String(window.epoch)],
+  );
+  const infos: DeviceInfo[] = registry.map((d) => ({ deviceId: d.device_id, owner: d.owner, revoked: d.status !== 'active', connectedMs: Number(d.connected_ms ?? 0) }));
+  return plain(scoringColumns(params, infos, ts.value.aggregates));
 }
 
 describe('epoch counters agree with aggregating the slot rollups', () => {
@@ -81,12 +87,17 @@ describe('epoch counters agree with aggregating the slot rollups', () => {
         fc.integer({ min: 0, max: 20 }),
         fc.integer({ min: 1, max: 20 }),
         // Registered devices: all five (readCloseInputs reads the counters by registry position),
-        // or some or none (counters of unregistered devices: its general path).
-        fc.subarray([0, 1, 2, 3, 4]),
-        async (rows, caps, recordedCaps, firstSlot, slotCount, registered) => {
+        // or some or none (counters of unregistered devices: its general path), with or without an
+        // owner, active or revoked.
+        fc.uniqueArray(fc.record({ device: fc.integer({ min: 0, max: 4 }), owner: fc.option(fc.constantFrom('11'.repeat(20), 'ab'.repeat(20)), { nil: null }), revoked: fc.boolean() }), { selector: (d) => d.device }),
+        // Connected time of devices with or without rollups, registered or not (device 5 has neither).
+        fc.uniqueArray(fc.record({ device: fc.integer({ min: 0, max: 5 }), ms: fc.integer({ min: 0, max: 3_600_000 }) }), { selector: (c) => c.device }),
+        async (rows, caps, recordedCaps, firstSlot, slotCount, registered, connected) => {
           await reset(store);
           await store.exec('DELETE FROM devices');
-          for (const d of registered) await store.query(`INSERT INTO devices (device_id, registered_via) VALUES ($1, 'operator')`, [dev(d)]);
+          for (const d of registered) {
+            await store.query(`INSERT INTO devices (device_id, owner, status, registered_via) VALUES ($1, decode($2, 'hex'), $3, 'operator')`, [dev(d.device), d.owner, d.revoked ? 'revoked' : 'active']);
+          }
           for (const r of rows) {
             await store.query('INSERT INTO slot_rollups (device_id, slot, heartbeats, first_seq, last_seq) VALUES ($1, $2, 1, 1, 1)', [dev(r.device), String(r.slot)]);
             for (const [m, v] of r.metrics) await store.query('INSERT INTO slot_metric_sums (device_id, slot, metric_id, total) VALUES ($1, $2, $3, $4)', [dev(r.device), String(r.slot), m, String(v)]);
@@ -97,8 +108,15 @@ describe('epoch counters agree with aggregating the slot rollups', () => {
           // The counters are built with the recorded caps; when the close's caps differ, the capped
           // sums must still come out right (the per-device fallback in readEpochStats).
           await ensureCursor(store, timing, recordedCaps === undefined ? params : paramsWith(recordedCaps));
+          for (const c of connected) {
+            await store.query(
+              `INSERT INTO epoch_device_stats (epoch, device_id, connected_ms) VALUES (0, $1, $2)
+               ON CONFLICT (epoch, device_id) DO UPDATE SET connected_ms = excluded.connected_ms`,
+              [dev(c.device), String(c.ms)],
+            );
+          }
           const sql = await store.transaction((tx) => readCloseInputs(tx, params, window));
-          expect(normColumns(sql.scoring, params)).toEqual(await fromRollups(store, params, window));
+          expect(plain(sql.scoring)).toEqual(await fromRollups(store, params, window));
         },
       ),
       { numRuns: 40 },
@@ -143,7 +161,7 @@ describe('epoch counters agree with aggregating the slot rollups', () => {
         for (const epoch of [0, 1]) {
           const window = { epoch, firstSlot: g + epoch * 6, slotCount: 6 };
           const sql = await store.transaction((tx) => readCloseInputs(tx, params, window));
-          expect(normColumns(sql.scoring, params)).toEqual(await fromRollups(store, params, window));
+          expect(plain(sql.scoring)).toEqual(await fromRollups(store, params, window));
         }
         // A rebuild from the rollups (what ensureCursor does when the caps change) finds the same rows.
         await rebuildCounters(store);

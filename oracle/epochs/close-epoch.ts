@@ -8,7 +8,7 @@ import type { Sql, Store } from '../store/store.ts';
 import { epochEndMs, epochWindow, isEpochDue, type EpochTiming } from '../../shared/epoch-timing.ts';
 import { settleEpochColumns } from '../../shared/rewards/settle-epoch.ts';
 import { rewardParamsHash, type RewardParams } from '../../shared/rewards/reward-params.ts';
-import { FLAG_SLOT_CAPPED, FLAG_UNWEIGHTED, reasonCodes, scoringColumns, type DeviceAggregate, type DeviceInfo, type EpochWindow, type MetricColumns, type ScoringColumns } from '../../shared/rewards/score-epoch.ts';
+import { FLAG_SLOT_CAPPED, FLAG_UNWEIGHTED, reasonCodes, type EpochWindow, type MetricColumns, type ScoringColumns } from '../../shared/rewards/score-epoch.ts';
 import { IntColumn } from '../../shared/rewards/int-column.ts';
 import { ensureCursor, readEpochStats, type EpochStatsRows } from './epoch-stats.ts';
 import type { RewardLeaf } from '../../shared/merkle/reward-tree.ts';
@@ -73,7 +73,7 @@ async function recordParams(tx: Sql, params: RewardParams, epoch: number): Promi
 // and metric. They hold exactly what shared/rewards/score-epoch.ts aggregateRollups computes from the
 // slot rollups (test/epochs-aggregate.test.ts checks both agree).
 export async function readCloseInputs(tx: Sql, params: RewardParams, window: EpochWindow): Promise<{ scoring: ScoringColumns; leaves: RewardLeaf[]; heartbeats: number }> {
-  const devices = await tx.query<{ device_id: string; owner: string | null; status: string }>(
+  const devices = await tx.query<RegistryRow>(
     `SELECT device_id, CASE WHEN owner IS NULL THEN NULL ELSE '0x' || encode(owner, 'hex') END AS owner, status
        FROM devices ORDER BY device_id`,
   );
@@ -82,43 +82,83 @@ export async function readCloseInputs(tx: Sql, params: RewardParams, window: Epo
   const leaves: RewardLeaf[] = previous.map((p) => ({ account: p.owner, cumulative: BigInt(p.cumulative) }));
   let heartbeats = 0;
   for (const r of stats.devices) heartbeats += Number(r.heartbeats);
-  const scoring = registryColumns(params, devices, stats) ?? generalColumns(params, devices, stats);
+  // The registry comes sorted with unique ids (ORDER BY device_id; hex ids sort the same under any
+  // collation) and every counter row belongs to a registered device, i.e. always in practice: then
+  // the registry's order serves as is and nothing is sorted. Otherwise the devices to score are put
+  // in order first.
+  const sorted = registryOrder(devices);
+  const scoring = (sorted === undefined ? undefined : fillColumns(params, devices, stats, sorted)) ?? fillColumns(params, devices, stats, scoredOrder(devices, stats));
+  if (scoring === undefined) throw new PulseError('EPOCH_CLOSE_FAILED', `epoch ${window.epoch}: a counter row has no device to score`);
   return { scoring, leaves, heartbeats };
 }
 
 type RegistryRow = { device_id: string; owner: string | null; status: string };
+/** The devices to score in deviceId order (code units), each once, and each one's position. */
+type ScoringOrder = { readonly ids: readonly string[]; readonly at: ReadonlyMap<string, number> };
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The registry's own order when its ids are strictly increasing, else undefined. */
+function registryOrder(devices: readonly RegistryRow[]): ScoringOrder | undefined {
+  const ids = new Array<string>(devices.length);
+  const at = new Map<string, number>();
+  for (let i = 0; i < devices.length; i++) {
+    const id = devices[i]!.device_id;
+    if (i > 0 && !(ids[i - 1]! < id)) return undefined;
+    ids[i] = id;
+    at.set(id, i);
+  }
+  return { ids, at };
+}
 
 /**
- * The scoring columns straight from the rows, in registry order: one Map from device id to position
- * and a few typed arrays, no object or Map per device (issue 5: a Map per device and metric made a
- * 100,000-device close spend ~1 s in garbage collection). It applies when the registry came sorted
- * in code-unit order (ORDER BY device_id under the database's collation; hex ids sort the same under
- * any) and every counter row belongs to a registered device, i.e. always in practice; otherwise
- * undefined, and generalColumns takes over.
+ * Every registered device and every device with counters that are a scoring input (credited slots or
+ * metrics; score-epoch.ts scores a device with counters but no registry row as ownerless), sorted.
  */
-function registryColumns(params: RewardParams, devices: readonly RegistryRow[], stats: EpochStatsRows): ScoringColumns | undefined {
-  const n = devices.length;
-  const ids = new Array<string>(n);
-  const owners = new Array<string | null>(n);
+function scoredOrder(devices: readonly RegistryRow[], stats: EpochStatsRows): ScoringOrder {
+  const set = new Set<string>(devices.map((d) => d.device_id));
+  for (const r of stats.devices) if (r.credited > 0) set.add(r.device_id);
+  for (const r of stats.metrics) set.add(r.device_id);
+  for (const r of stats.unweighted) set.add(r.device_id);
+  const ids = [...set].sort(cmp);
+  return { ids, at: new Map(ids.map((id, i) => [id, i])) };
+}
+
+/**
+ * The scoring columns straight from the rows, at the positions `order` gives: a few typed arrays, no
+ * object or Map per device (issue 5: a Map per device and metric made a 100,000-device close spend
+ * ~1 s in garbage collection). A registry row listed twice counts as its last row, as in
+ * score-epoch.ts scoringColumns. Undefined when a counter row that is a scoring input belongs to a
+ * device `order` does not hold (never for scoredOrder's).
+ */
+function fillColumns(params: RewardParams, devices: readonly RegistryRow[], stats: EpochStatsRows, order: ScoringOrder): ScoringColumns | undefined {
+  const { ids, at } = order;
+  const n = ids.length;
+  const owners = new Array<string | null>(n).fill(null);
   const revoked = new Uint8Array(n);
-  const at = new Map<string, number>();
-  for (let i = 0; i < n; i++) {
-    const d = devices[i]!;
-    if (i > 0 && !(ids[i - 1]! < d.device_id)) return undefined;
-    ids[i] = d.device_id;
+  const registered = new Uint8Array(n);
+  for (let k = 0; k < devices.length; k++) {
+    const d = devices[k]!;
+    // In the registry's own order (the close's case) a row's index is its position: no lookup.
+    const i = ids[k] === d.device_id ? k : at.get(d.device_id)!;
     owners[i] = d.owner;
     revoked[i] = d.status !== 'active' ? 1 : 0;
-    at.set(d.device_id, i);
+    registered[i] = 1;
   }
   const connectedMs = new Float64Array(n);
   const credited = new Float64Array(n);
   const flags = new Uint8Array(n);
   for (const r of stats.devices) {
     const i = at.get(r.device_id);
-    if (i === undefined) return undefined;
-    // A row with only connected time (no heartbeat) leaves the device as if it had no counters.
+    // A row with only connected time (no heartbeat) is no scoring input: the device is scored from
+    // the registry like any device without credited slots, and not at all when it is not registered.
+    if (i === undefined) {
+      if (r.credited > 0) return undefined;
+      continue;
+    }
     if (r.credited > 0) credited[i] = r.credited;
-    connectedMs[i] = Number(r.connected_ms);
+    // Connected time is the registry's side of a score (score-epoch.ts DeviceInfo): none without a registry row.
+    if (registered[i] === 1) connectedMs[i] = Number(r.connected_ms);
   }
   const rule = new Map(params.metrics.map((m, k) => [m.metricId, k]));
   const raw = params.metrics.map(() => new IntColumn(n));
@@ -140,36 +180,6 @@ function registryColumns(params: RewardParams, devices: readonly RegistryRow[], 
     flags[i]! |= FLAG_UNWEIGHTED;
   }
   return { ids, owners, revoked, connectedMs, credited, flags, raw, slotCapped };
-}
-
-/**
- * Any registry and counters (unsorted, or counters of devices no longer registered): per-device
- * aggregates as score-epoch.ts defines them, ordered and merged by scoringColumns.
- */
-function generalColumns(params: RewardParams, devices: readonly RegistryRow[], stats: EpochStatsRows): ScoringColumns {
-  type Mutable = { creditedSlots: number; raw: Map<number, bigint>; slotCapped: Map<number, bigint>; anySlotCapped: boolean; unweighted: boolean };
-  const aggregates = new Map<string, Mutable>();
-  const aggFor = (id: string): Mutable => {
-    let a = aggregates.get(id);
-    if (a === undefined) aggregates.set(id, (a = { creditedSlots: 0, raw: new Map(), slotCapped: new Map(), anySlotCapped: false, unweighted: false }));
-    return a;
-  };
-  const connectedMs = new Map<string, number>();
-  for (const r of stats.devices) {
-    // A row with only connected time (no heartbeat) is not a scoring input: the device is scored
-    // from the registry like any device without credited slots.
-    if (r.credited > 0) aggFor(r.device_id).creditedSlots = r.credited;
-    connectedMs.set(r.device_id, Number(r.connected_ms));
-  }
-  for (const r of stats.metrics) {
-    const a = aggFor(r.device_id);
-    a.raw.set(r.metric_id, BigInt(r.raw));
-    a.slotCapped.set(r.metric_id, BigInt(r.capped));
-    if (r.any_capped) a.anySlotCapped = true;
-  }
-  for (const r of stats.unweighted) aggFor(r.device_id).unweighted = true;
-  const infos: DeviceInfo[] = devices.map((d) => ({ deviceId: d.device_id, owner: d.owner, revoked: d.status !== 'active', connectedMs: connectedMs.get(d.device_id) ?? 0 }));
-  return scoringColumns(params, infos, aggregates as ReadonlyMap<string, DeviceAggregate>);
 }
 
 /** Close the next epoch if it is due at `nowMs`. */
@@ -207,15 +217,16 @@ export async function closeNextEpoch(store: Store, timing: EpochTiming, params: 
       // nothing has no amounts and writes 0.
       const e = String(epoch);
       const slots = String(window.slotCount);
-      // credited slots and uptime take slotCount + 1 values (scoreColumns checked the range), so
-      // their text is made once per value, not once per device.
-      const creditedText = Array.from({ length: window.slotCount + 1 }, (_, c) => String(c));
-      const uptimeText = creditedText.map((_, c) => String(Math.floor((c * 10000) / window.slotCount)));
+      // Credited slots take at most slotCount + 1 values (scoreColumns checked the range), so their
+      // text and the uptime's are made once per value seen, not once per device (and not up front:
+      // slotCount has no upper bound).
+      const creditedText: string[] = [];
+      const uptimeText: string[] = [];
       const reasonsArray = reasonsLiterals();
       await tx.copyRows('epoch_device_scores', SCORE_COLUMNS, (function* () {
         for (let i = 0; i < n; i++) {
           const c = sc.credited[i]!;
-          yield [e, sc.ids[i]!, sc.owners[i] ?? null, creditedText[c]!, slots, uptimeText[c]!, String(sc.connectedMs[i]!), sc.contribution.text(i),
+          yield [e, sc.ids[i]!, sc.owners[i] ?? null, (creditedText[c] ??= String(c)), slots, (uptimeText[c] ??= String(Math.floor((c * 10000) / window.slotCount))), String(sc.connectedMs[i]!), sc.contribution.text(i),
             metricsJson(sc.metrics, i), sc.eligible[i] === 1 ? 't' : 'f', reasonsArray(sc.reasons[i]!), a.availability.text(i, '0'), a.contribution.text(i, '0')];
         }
       })());
