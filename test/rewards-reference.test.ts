@@ -208,6 +208,42 @@ const bigAggArb: fc.Arbitrary<DeviceAggregate> = fc.record({
 const bigAggregatesArb = (registry: readonly DeviceInfo[]) =>
   fc.uniqueArray(fc.tuple(registry.length > 0 ? fc.constantFrom(...registry.map((d) => d.deviceId)) : fc.constantFrom(...ids), bigAggArb), { selector: (e) => e[0], maxLength: 12 }).map((e) => new Map(e));
 
+// Allocation alone, on scores made directly: up to 40 devices over three owners, so owners have many
+// devices, with weights around SPLIT_MAX and 2^53 and emissions from a few units to 2^256. The
+// owner-level split, each owner's split over their devices on doubles (a part of 2^53 or more goes
+// to bigints) and every fallback to largestRemainderParts run in every few cases.
+const SPLIT_MAX = 94_906_265n;
+const allocOwners = ['0x' + '0a'.repeat(20), '0x' + 'ab'.repeat(20), '0x' + '10'.repeat(20)];
+const weightArb = fc.oneof(
+  fc.constant(0n),
+  fc.bigInt({ min: 0n, max: 100n }),
+  fc.bigInt({ min: SPLIT_MAX / 4n, max: SPLIT_MAX / 2n + 10n }),
+  fc.bigInt({ min: SPLIT_MAX - 5n, max: SPLIT_MAX + 5n }),
+  fc.bigInt({ min: 2n ** 52n - 5n, max: 2n ** 52n + 5n }),
+  fc.bigInt({ min: SAFE - 5n, max: SAFE + 5n }),
+  fc.bigInt({ min: 0n, max: 2n ** 80n }),
+);
+const allocParamsArb: fc.Arbitrary<RewardParams> = fc.record({
+  version: fc.constant(1),
+  emissionPerEpoch: fc.oneof(fc.bigInt({ min: 0n, max: 100n }), fc.bigInt({ min: 2n ** 50n, max: 2n ** 64n }), fc.bigInt({ min: 0n, max: 10n ** 24n }), fc.bigInt({ min: 0n, max: (1n << 256n) - 1n })),
+  availabilityBps: fc.oneof(fc.constant(0), fc.constant(10000), fc.integer({ min: 0, max: 10000 })),
+  minUptimeBps: fc.constant(0),
+  metrics: fc.constant([]),
+});
+/** Scores of devices given as (owner or null, eligible, credited slots, contribution); ids in list order. */
+function allocScores(slotCount: number, ds: readonly (readonly [owner: string | null, eligible: boolean, credited: number, contribution: bigint])[]): EpochScores {
+  const devices = ds.map(([owner, eligible, creditedSlots, contribution], i): DeviceScore => ({
+    deviceId: i.toString(16).padStart(4, '0'), owner, creditedSlots, slotCount, uptimeBps: 0, connectedMs: 0, metrics: [], contribution, eligible: eligible && owner !== null, reasons: [],
+  }));
+  return { window: { epoch: 1, firstSlot: 0, slotCount }, devices, ignoredRollups: 0 };
+}
+const allocScoresArb = fc.constantFrom(1, 12, 60, 1_000_000, 50_000_000).chain((slotCount) =>
+  fc
+    .array(fc.tuple(fc.option(fc.constantFrom(...allocOwners), { nil: null, freq: 8 }), fc.oneof(fc.constant(true), fc.boolean()), fc.integer({ min: 0, max: slotCount }), weightArb), { maxLength: 40 })
+    .map((ds) => allocScores(slotCount, ds)),
+);
+const contributionOnly = (emissionPerEpoch: bigint): RewardParams => ({ version: 1, emissionPerEpoch, availabilityBps: 0, minUptimeBps: 0, metrics: [] });
+
 describe('rewritten scoring and allocation give what the straightforward versions gave', () => {
   it('scoreAggregates and allocateRewards with amounts, weights and caps across 2^53', () => {
     fc.assert(
@@ -225,6 +261,36 @@ describe('rewritten scoring and allocation give what the straightforward version
     );
   });
 
+  it('allocateRewards with many devices per owner, weights around SPLIT_MAX and 2^53', () => {
+    fc.assert(
+      fc.property(allocParamsArb, allocScoresArb, (params, scores) => {
+        expect(json(allocateRewards(scores, params))).toBe(json(refAllocate(scores, params)));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('allocateRewards at the edges of the double paths', () => {
+    const [a, b] = allocOwners as [string, string];
+    const S = SPLIT_MAX;
+    const cases: [bigint, EpochScores][] = [
+      // An owner's total at SPLIT_MAX with the largest products R·w the double split can meet, R = S − 1.
+      [S - 1n, allocScores(1, [[a, true, 1, S - 1n], [a, true, 1, 1n]])],
+      [5n * S - 1n, allocScores(1, [[a, true, 1, S - 2n], [a, true, 1, 1n], [a, true, 1, 1n]])],
+      // Just above: the split goes through largestRemainderParts.
+      [S, allocScores(1, [[a, true, 1, S], [a, true, 1, 1n]])],
+      // An owner's contributions add up past 2^53 (2^53 + 3 is no double), beside a small owner; the
+      // emission is large enough for the last unit of that sum to change the owners' amounts.
+      [2n ** 200n + 7n, allocScores(1, [[a, true, 1, 2n ** 52n + 1n], [a, true, 1, 2n ** 52n + 2n], [b, true, 1, 3n]])],
+      // Parts of 2^53 or more from a quotient Q below 2^53 (Q·w + q is no double).
+      [2n ** 60n + 12345n, allocScores(1, [[a, true, 1, 1000n], [a, true, 1, 999n], [a, true, 1, 1n]])],
+    ];
+    for (const [emission, scores] of cases) expect(json(allocateRewards(scores, contributionOnly(emission)))).toBe(json(refAllocate(scores, contributionOnly(emission))));
+    // A total of 200,000,001 whose products R·w (≈ 1.07e16) doubles would round: they would give the
+    // devices 53358675, 53358678, 53282648. The split must stay exact, so SPLIT_MAX must stay below this.
+    const wide = allocScores(1, [[a, true, 1, 66_698_343n], [a, true, 1, 66_698_348n], [a, true, 1, 66_603_310n]]);
+    expect(allocateRewards(wide, contributionOnly(160_000_001n)).devices.map((d) => d.contribution)).toEqual([53_358_674n, 53_358_679n, 53_282_648n]);
+  });
 
   it('largestRemainder, with repeated keys and zero weights', () => {
     const items = fc.array(fc.record({ key: fc.constantFrom('a', 'b', 'c', 'aa', '0'), weight: fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 10n ** 20n })) }), { maxLength: 10 });

@@ -160,7 +160,8 @@ function splitSmall(total: bigint, members: Int32Array, from: number, count: num
       continue;
     }
     const num = r0 * wj;
-    // Math.floor of the rounded quotient can be one off; the exact remainder puts it right.
+    // num / sum rounds, but never up to the next integer k while S ≤ SPLIT_MAX: k − num/S ≥ 1/S, and
+    // k·S < num + S ≤ S² < 2^53 makes 1/S more than half an ulp of k. The exact remainder checks it.
     let q = Math.floor(num / sum);
     let r = num - q * sum;
     if (r < 0) {

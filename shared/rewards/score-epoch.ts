@@ -78,9 +78,10 @@ type Acc = { slots: Set<number>; raw: Map<number, bigint>; capped: Map<number, b
 /**
  * What the scorer needs per device after the per-slot step (docs/rewards.md §Scores): credited slot
  * count, and per weighted metric the raw epoch sum and the sum after per-slot caps. `aggregateRollups`
- * builds it from slot rollups; the epoch closer builds the same numbers with one SQL aggregate over
- * the rollup tables (oracle/epochs/close-epoch.ts), so closing an epoch never moves every rollup row
- * into the process. Both paths end in `scoreAggregates`.
+ * builds it from slot rollups; the epoch closer reads the same numbers from the per-epoch counters
+ * (oracle/epochs/close-epoch.ts), so closing an epoch never moves every rollup row into the process.
+ * Both paths end in `scoreColumns`: this one through `scoringColumns`, the closer's with the columns
+ * filled straight from its rows.
  */
 export type DeviceAggregate = {
   readonly creditedSlots: number;
@@ -177,9 +178,8 @@ export function scoreEpoch(input: {
   readonly devices: readonly DeviceInfo[];
   readonly rollups: Iterable<SlotRollup>;
 }): Result<EpochScores, 'SCORE_INPUT_INVALID'> {
-  if (!validWindow(input.window)) {
-    return err('SCORE_INPUT_INVALID', `epoch window ${JSON.stringify(input.window)} needs integers epoch ≥ 0, firstSlot ≥ 0, slotCount ≥ 1`);
-  }
+  const bad = windowError(input.window);
+  if (bad !== undefined) return bad;
   const agg = aggregateRollups(input.window, input.params, input.rollups);
   if (!agg.ok) return agg;
   return scoreAggregates({ window: input.window, params: input.params, devices: input.devices, aggregates: agg.value.aggregates, ignoredRollups: agg.value.ignored });
@@ -217,7 +217,6 @@ function scoringOrder(
   all.sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
   return { ids: all, infos: all.map((id) => info.get(id)), aggs: all.map((id) => aggregates.get(id)) };
 }
-
 
 /**
  * The scorer's input as columns, one position per device (struct of arrays: a 100,000-device close
@@ -311,9 +310,8 @@ const SAFE_BIG = BigInt(SAFE);
  */
 export function scoreColumns(window: EpochWindow, params: RewardParams, input: ScoringColumns, ignoredRollups = 0): Result<ScoreColumns, 'SCORE_INPUT_INVALID'> {
   const w = window;
-  if (!validWindow(w)) {
-    return err('SCORE_INPUT_INVALID', `epoch window ${JSON.stringify(w)} needs integers epoch ≥ 0, firstSlot ≥ 0, slotCount ≥ 1`);
-  }
+  const bad = windowError(w);
+  if (bad !== undefined) return bad;
   const { ids } = input;
   const n = ids.length;
   const rules = params.metrics;
@@ -468,30 +466,26 @@ export function scoresOf(s: ScoreColumns): EpochScores {
   return { window: w, devices, ignoredRollups: s.ignoredRollups };
 }
 
-/** The per-epoch step: epoch caps, weights, eligibility and reason codes, from per-device aggregates. */
-export function scoreAggregates(input: {
+/** Registry entries and per-device aggregates, in any order (a device listed twice counts as its last entry). */
+export type AggregatesInput = {
   readonly window: EpochWindow;
   readonly params: RewardParams;
   readonly devices: readonly DeviceInfo[];
   readonly aggregates: ReadonlyMap<string, DeviceAggregate>;
   readonly ignoredRollups?: number;
-}): Result<EpochScores, 'SCORE_INPUT_INVALID'> {
+};
+
+/** The per-epoch step: epoch caps, weights, eligibility and reason codes, from per-device aggregates. */
+export function scoreAggregates(input: AggregatesInput): Result<EpochScores, 'SCORE_INPUT_INVALID'> {
   const s = scoreAggregateColumns(input);
   return s.ok ? ok(scoresOf(s.value)) : s;
 }
 
 /** scoreAggregates without building DeviceScore objects (settle-epoch.ts). */
-export function scoreAggregateColumns(input: {
-  readonly window: EpochWindow;
-  readonly params: RewardParams;
-  readonly devices: readonly DeviceInfo[];
-  readonly aggregates: ReadonlyMap<string, DeviceAggregate>;
-  readonly ignoredRollups?: number;
-}): Result<ScoreColumns, 'SCORE_INPUT_INVALID'> {
+export function scoreAggregateColumns(input: AggregatesInput): Result<ScoreColumns, 'SCORE_INPUT_INVALID'> {
   const { window: w, params } = input;
-  if (!validWindow(w)) {
-    return err('SCORE_INPUT_INVALID', `epoch window ${JSON.stringify(w)} needs integers epoch ≥ 0, firstSlot ≥ 0, slotCount ≥ 1`);
-  }
+  const bad = windowError(w);
+  if (bad !== undefined) return bad;
   // Checked here, in input order, so the first bad entry is the one reported whatever the order.
   for (const d of input.devices) {
     if (d.owner !== null && !ADDRESS.test(d.owner)) return err('SCORE_INPUT_INVALID', `device ${d.deviceId}: owner ${JSON.stringify(d.owner)} is not an address`);
