@@ -7,20 +7,8 @@ import { err, ok, type Result } from '../result.ts';
 import { allocateColumns, allocationOf, type AllocationColumns, type EpochAllocation } from './allocate-rewards.ts';
 import { accumulateRewards } from './cumulative-rewards.ts';
 import { rewardParamsHash, validateRewardParams, type RewardParams } from './reward-params.ts';
-import {
-  aggregateRollups,
-  scoreAggregateColumns,
-  scoreColumns,
-  scoresOf,
-  type DeviceAggregate,
-  type DeviceInfo,
-  type EpochScores,
-  type EpochWindow,
-  type ScoreColumns,
-  type ScoringColumns,
-  type SlotRollup,
-  windowError,
-} from './score-epoch.ts';
+import { aggregateRollups, scoreAggregateColumns, scoresOf, type DeviceAggregate, type DeviceInfo, type EpochScores, type EpochWindow, type SlotRollup } from './score-epoch.ts';
+import { scoreColumns, windowError, type ScoreColumns, type ScoringColumns } from './score-columns.ts';
 
 export type EpochSettlement = {
   readonly scores: EpochScores;
