@@ -9,7 +9,7 @@ import { epochEndMs, epochWindow, isEpochDue, type EpochTiming } from '../../sha
 import { settleEpochColumns } from '../../shared/rewards/settle-epoch.ts';
 import { rewardParamsHash, type RewardParams } from '../../shared/rewards/reward-params.ts';
 import type { EpochWindow } from '../../shared/rewards/score-epoch.ts';
-import { FLAG_SLOT_CAPPED, FLAG_UNWEIGHTED, reasonCodes, type MetricColumns, type ScoringColumns } from '../../shared/rewards/score-columns.ts';
+import { FLAG_SLOT_CAPPED, FLAG_UNWEIGHTED, reasonCodes, scoringOrder, type MetricColumns, type ScoringColumns, type ScoringOrder } from '../../shared/rewards/score-columns.ts';
 import { IntColumn } from '../../shared/rewards/int-column.ts';
 import { ensureCursor, readEpochStats, type EpochStatsRows } from './epoch-stats.ts';
 import type { RewardLeaf } from '../../shared/merkle/reward-tree.ts';
@@ -83,56 +83,33 @@ export async function readCloseInputs(tx: Sql, params: RewardParams, window: Epo
   const leaves: RewardLeaf[] = previous.map((p) => ({ account: p.owner, cumulative: BigInt(p.cumulative) }));
   let heartbeats = 0;
   for (const r of stats.devices) heartbeats += Number(r.heartbeats);
-  // The registry comes sorted with unique ids (ORDER BY device_id; hex ids sort the same under any
-  // collation) and every counter row belongs to a registered device, i.e. always in practice: then
-  // the registry's order serves as is and nothing is sorted. Otherwise the devices to score are put
-  // in order first.
-  const sorted = registryOrder(devices);
-  const scoring = (sorted === undefined ? undefined : fillColumns(params, devices, stats, sorted)) ?? fillColumns(params, devices, stats, scoredOrder(devices, stats));
-  if (scoring === undefined) throw new PulseError('EPOCH_CLOSE_FAILED', `epoch ${window.epoch}: a counter row has no device to score`);
+  const order = scoringOrder(
+    devices.map((d) => d.device_id),
+    () => scoringInputIds(stats),
+  );
+  const scoring = fillColumns(params, devices, stats, order);
   return { scoring, leaves, heartbeats };
 }
 
 type RegistryRow = { device_id: string; owner: string | null; status: string };
-/** The devices to score in deviceId order (code units), each once, and each one's position. */
-type ScoringOrder = { readonly ids: readonly string[]; readonly at: ReadonlyMap<string, number> };
 
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-
-/** The registry's own order when its ids are strictly increasing, else undefined. */
-function registryOrder(devices: readonly RegistryRow[]): ScoringOrder | undefined {
-  const ids = new Array<string>(devices.length);
-  const at = new Map<string, number>();
-  for (let i = 0; i < devices.length; i++) {
-    const id = devices[i]!.device_id;
-    if (i > 0 && !(ids[i - 1]! < id)) return undefined;
-    ids[i] = id;
-    at.set(id, i);
-  }
-  return { ids, at };
+/**
+ * The devices whose counters are a scoring input: credited slots or metrics. A row with only
+ * connected time is not: such a device is scored from the registry like any device without credited
+ * slots, and not at all when it is not registered (score-epoch.ts DeviceInfo holds connected time).
+ */
+function* scoringInputIds(stats: EpochStatsRows): Generator<string> {
+  for (const r of stats.devices) if (r.credited > 0) yield r.device_id;
+  for (const r of stats.metrics) yield r.device_id;
+  for (const r of stats.unweighted) yield r.device_id;
 }
 
 /**
- * Every registered device and every device with counters that are a scoring input (credited slots or
- * metrics; score-epoch.ts scores a device with counters but no registry row as ownerless), sorted.
+ * The scoring columns straight from the rows, at the positions `order` gives (it holds every
+ * registered device and every scoringInputIds one): a few typed arrays, no object or Map per device
+ * (issue 5: a Map per device and metric made a 100,000-device close spend ~1 s in garbage collection).
  */
-function scoredOrder(devices: readonly RegistryRow[], stats: EpochStatsRows): ScoringOrder {
-  const set = new Set<string>(devices.map((d) => d.device_id));
-  for (const r of stats.devices) if (r.credited > 0) set.add(r.device_id);
-  for (const r of stats.metrics) set.add(r.device_id);
-  for (const r of stats.unweighted) set.add(r.device_id);
-  const ids = [...set].sort(cmp);
-  return { ids, at: new Map(ids.map((id, i) => [id, i])) };
-}
-
-/**
- * The scoring columns straight from the rows, at the positions `order` gives: a few typed arrays, no
- * object or Map per device (issue 5: a Map per device and metric made a 100,000-device close spend
- * ~1 s in garbage collection). A registry row listed twice counts as its last row, as in
- * score-epoch.ts scoringColumns. Undefined when a counter row that is a scoring input belongs to a
- * device `order` does not hold (never for scoredOrder's).
- */
-function fillColumns(params: RewardParams, devices: readonly RegistryRow[], stats: EpochStatsRows, order: ScoringOrder): ScoringColumns | undefined {
+function fillColumns(params: RewardParams, devices: readonly RegistryRow[], stats: EpochStatsRows, order: ScoringOrder): ScoringColumns {
   const { ids, at } = order;
   const n = ids.length;
   const owners = new Array<string | null>(n).fill(null);
@@ -151,12 +128,7 @@ function fillColumns(params: RewardParams, devices: readonly RegistryRow[], stat
   const flags = new Uint8Array(n);
   for (const r of stats.devices) {
     const i = at.get(r.device_id);
-    // A row with only connected time (no heartbeat) is no scoring input: the device is scored from
-    // the registry like any device without credited slots, and not at all when it is not registered.
-    if (i === undefined) {
-      if (r.credited > 0) return undefined;
-      continue;
-    }
+    if (i === undefined) continue; // connected time only, of an unregistered device (scoringInputIds)
     if (r.credited > 0) credited[i] = r.credited;
     // Connected time is the registry's side of a score (score-epoch.ts DeviceInfo): none without a registry row.
     if (registered[i] === 1) connectedMs[i] = Number(r.connected_ms);
@@ -165,8 +137,7 @@ function fillColumns(params: RewardParams, devices: readonly RegistryRow[], stat
   const raw = params.metrics.map(() => new IntColumn(n));
   const slotCapped = params.metrics.map(() => new IntColumn(n));
   for (const r of stats.metrics) {
-    const i = at.get(r.device_id);
-    if (i === undefined) return undefined;
+    const i = at.get(r.device_id)!;
     const k = rule.get(r.metric_id);
     // readEpochStats returns weighted metrics only; the scorer would ignore any other id.
     if (k === undefined) continue;
@@ -175,11 +146,7 @@ function fillColumns(params: RewardParams, devices: readonly RegistryRow[], stat
     }
     if (r.any_capped) flags[i]! |= FLAG_SLOT_CAPPED;
   }
-  for (const r of stats.unweighted) {
-    const i = at.get(r.device_id);
-    if (i === undefined) return undefined;
-    flags[i]! |= FLAG_UNWEIGHTED;
-  }
+  for (const r of stats.unweighted) flags[at.get(r.device_id)!]! |= FLAG_UNWEIGHTED;
   return { ids, owners, revoked, connectedMs, credited, flags, raw, slotCapped };
 }
 

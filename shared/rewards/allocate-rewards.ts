@@ -4,7 +4,7 @@
 // recipient it is paid out to the last unit, and a pool without recipients is reported as
 // unallocated with a reason code. Per-device amounts split each owner's amount again the same way.
 import type { EpochScores } from './score-epoch.ts';
-import { IntColumn } from './int-column.ts';
+import { IntColumn, SAFE, SAFE_BIG } from './int-column.ts';
 import { largestRemainderParts } from './largest-remainder.ts';
 import type { RewardParams } from './reward-params.ts';
 
@@ -70,8 +70,6 @@ export type AllocationColumns = Omit<EpochAllocation, 'devices'> & {
 };
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-const SAFE = Number.MAX_SAFE_INTEGER;
-const SAFE_BIG = BigInt(SAFE);
 /** floor(√(2^53)): with a weight total S up to this, every R·w below (R < S, w ≤ S) is below 2^53. */
 const SPLIT_MAX = 94_906_265;
 

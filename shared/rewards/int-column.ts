@@ -10,8 +10,9 @@
 // two such integers is exact whenever the exact result is at most 2^53 − 1; when it is not, the
 // rounded double is ≥ 2^53, so `x <= MAX_SAFE_INTEGER` after the operation says which case holds.
 
-const SAFE = Number.MAX_SAFE_INTEGER;
-const SAFE_BIG = BigInt(SAFE);
+/** 2^53 − 1 as a double and as a bigint: the largest integer a double holds with every one below it. */
+export const SAFE = Number.MAX_SAFE_INTEGER;
+export const SAFE_BIG = BigInt(SAFE);
 /** small[i] of a value kept in `big`. */
 const BIG = -1;
 

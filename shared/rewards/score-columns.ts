@@ -5,7 +5,7 @@
 import type { RewardCode } from '../error-codes.ts';
 import { err, ok, type Result } from '../result.ts';
 import type { RewardParams } from './reward-params.ts';
-import { IntColumn } from './int-column.ts';
+import { IntColumn, SAFE, SAFE_BIG } from './int-column.ts';
 import type { EpochWindow } from './score-epoch.ts';
 
 function validWindow(w: EpochWindow): boolean {
@@ -15,6 +15,42 @@ function validWindow(w: EpochWindow): boolean {
 /** The SCORE_INPUT_INVALID error for a malformed window, or undefined for a valid one. */
 export function windowError(w: EpochWindow): Result<never, 'SCORE_INPUT_INVALID'> | undefined {
   return validWindow(w) ? undefined : err('SCORE_INPUT_INVALID', `epoch window ${JSON.stringify(w)} needs integers epoch ≥ 0, firstSlot ≥ 0, slotCount ≥ 1`);
+}
+
+/** The devices to score, each once, in deviceId order (code units), and each one's position. */
+export type ScoringOrder = { readonly ids: readonly string[]; readonly at: ReadonlyMap<string, number> };
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Positions for scoring (docs/rewards.md §Epochs: every registered device is scored, and a device
+ * with scoring inputs but no registry row is scored as ownerless): every id of `registry` and of
+ * `extra()`, once, sorted. The epoch closer's registry comes sorted with unique ids (ORDER BY a
+ * primary key of hex ids, which sort the same under any collation) and holds every device with
+ * counters: then its order serves as is, and nothing is sorted. `extra` is called again, to build
+ * the union, only when that does not hold.
+ */
+export function scoringOrder(registry: readonly string[], extra: () => Iterable<string>): ScoringOrder {
+  const at = new Map<string, number>();
+  let inOrder = true;
+  for (let i = 0; i < registry.length && inOrder; i++) {
+    if (i > 0 && !(registry[i - 1]! < registry[i]!)) inOrder = false;
+    else at.set(registry[i]!, i);
+  }
+  if (inOrder) {
+    let covered = true;
+    for (const id of extra()) {
+      if (!at.has(id)) {
+        covered = false;
+        break;
+      }
+    }
+    if (covered) return { ids: registry, at };
+  }
+  const all = new Set(registry);
+  for (const id of extra()) all.add(id);
+  const ids = [...all].sort(cmp);
+  return { ids, at: new Map(ids.map((id, i) => [id, i])) };
 }
 
 /**
@@ -97,9 +133,6 @@ function lowerAddress(s: string): string | undefined {
   }
   return upper ? s.toLowerCase() : s;
 }
-
-const SAFE = Number.MAX_SAFE_INTEGER;
-const SAFE_BIG = BigInt(SAFE);
 
 /**
  * The per-epoch step on columns (docs/rewards.md §Scores): epoch caps, weights, eligibility and

@@ -7,7 +7,7 @@ import type { RewardCode } from '../error-codes.ts';
 import { err, ok, type Result } from '../result.ts';
 import type { RewardParams } from './reward-params.ts';
 import { IntColumn } from './int-column.ts';
-import { FLAG_SLOT_CAPPED, FLAG_UNWEIGHTED, reasonCodes, scoreColumns, windowError, type ScoreColumns, type ScoringColumns } from './score-columns.ts';
+import { FLAG_SLOT_CAPPED, FLAG_UNWEIGHTED, reasonCodes, scoreColumns, scoringOrder, windowError, type ScoreColumns, type ScoringColumns } from './score-columns.ts';
 
 /** Which slots an epoch covers: [firstSlot, firstSlot + slotCount). A slot is floor(timestamp / interval). */
 export type EpochWindow = {
@@ -179,56 +179,29 @@ export function scoreEpoch(input: {
   return scoreAggregates({ window: input.window, params: input.params, devices: input.devices, aggregates: agg.value.aggregates, ignoredRollups: agg.value.ignored });
 }
 
-/**
- * Every device to score, once, in deviceId order (code units), beside its registry entry (the last
- * one when a device is listed twice; undefined for a device with counters but no registry row) and
- * its aggregate. The epoch closer passes the registry already sorted with unique ids and every
- * counter row belonging to a registered device: that case costs one comparison and one lookup per
- * device and sorts nothing. Anything else takes the general path, with the same result.
- */
-function scoringOrder(
-  devices: readonly DeviceInfo[],
-  aggregates: ReadonlyMap<string, DeviceAggregate>,
-): { ids: string[]; infos: readonly (DeviceInfo | undefined)[]; aggs: (DeviceAggregate | undefined)[] } {
-  const n = devices.length;
-  const ids = new Array<string>(n);
-  const aggs = new Array<DeviceAggregate | undefined>(n);
-  let matched = 0;
-  let i = 0;
-  for (; i < n; i++) {
-    const id = devices[i]!.deviceId;
-    if (i > 0 && !(ids[i - 1]! < id)) break;
-    ids[i] = id;
-    const a = aggregates.get(id);
-    aggs[i] = a;
-    if (a !== undefined) matched++;
-  }
-  if (i === n && matched === aggregates.size) return { ids, infos: devices, aggs };
-  const info = new Map<string, DeviceInfo>();
-  for (const d of devices) info.set(d.deviceId, d);
-  const all = [...info.keys()];
-  for (const id of aggregates.keys()) if (!info.has(id)) all.push(id);
-  all.sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
-  return { ids: all, infos: all.map((id) => info.get(id)), aggs: all.map((id) => aggregates.get(id)) };
-}
-
 /** Registry entries and per-device aggregates (in any order, ids possibly repeated) as scoring columns. */
 export function scoringColumns(params: RewardParams, devices: readonly DeviceInfo[], aggregates: ReadonlyMap<string, DeviceAggregate>): ScoringColumns {
-  const { ids, infos, aggs } = scoringOrder(devices, aggregates);
+  const { ids, at } = scoringOrder(
+    devices.map((d) => d.deviceId),
+    () => aggregates.keys(),
+  );
   const n = ids.length;
-  const owners = new Array<string | null>(n);
+  const owners = new Array<string | null>(n).fill(null);
   const revoked = new Uint8Array(n);
   const connectedMs = new Float64Array(n);
   const credited = new Float64Array(n);
   const flags = new Uint8Array(n);
   const raw = params.metrics.map(() => new IntColumn(n));
   const slotCapped = params.metrics.map(() => new IntColumn(n));
+  // A device listed twice counts as its last entry.
+  for (const d of devices) {
+    const i = at.get(d.deviceId)!;
+    owners[i] = d.owner ? d.owner : null;
+    revoked[i] = d.revoked ? 1 : 0;
+    connectedMs[i] = d.connectedMs ?? 0;
+  }
   for (let i = 0; i < n; i++) {
-    const d = infos[i];
-    owners[i] = d?.owner ? d.owner : null;
-    revoked[i] = d?.revoked ? 1 : 0;
-    connectedMs[i] = d?.connectedMs ?? 0;
-    const a = aggs[i];
+    const a = aggregates.get(ids[i]!);
     if (a === undefined) continue;
     credited[i] = a.creditedSlots;
     flags[i] = (a.anySlotCapped ? FLAG_SLOT_CAPPED : 0) | (a.unweighted ? FLAG_UNWEIGHTED : 0);
