@@ -77,6 +77,17 @@ describe.skipIf(!ok)('RootPoster and claims on anvil', () => {
   const poster = (o: Partial<RootPosterOptions> = {}) =>
     new RootPoster({ provider, distributor: dep.distributor, sender, oracleSigners: [oracle], journal: new MemoryPostJournal(), pollMs: 50, bumpAfterMs: 5_000, ...o });
   const postedCount = async () => (await dist.getFunction('postedCount')()) as bigint;
+  const rootOf = async (e: bigint) => ((await dist.getFunction('rootOf')(e)) as { root: string }).root;
+  /** Posts the payloads in order through `journal`, then a reorg (evm_snapshot/evm_revert) drops them all. */
+  const postThenReorg = async (journal: MemoryPostJournal, ...ps: RootPayload[]): Promise<void> => {
+    const snapshot = await anvil.rpc<string>('evm_snapshot');
+    for (const p of ps) await poster({ journal }).post(p);
+    expect(await anvil.rpc<boolean>('evm_revert', [snapshot])).toBe(true);
+  };
+  /** Polls `done` every 25 ms, up to 5 s (the tests then assert what they waited for). */
+  const until = async (done: () => Promise<boolean> | boolean): Promise<void> => {
+    for (let i = 0; i < 200 && !(await done()); i++) await new Promise((r) => setTimeout(r, 25));
+  };
 
   beforeAll(async () => {
     anvil = await startAnvil();
@@ -249,16 +260,13 @@ describe.skipIf(!ok)('RootPoster and claims on anvil', () => {
   it('after a reorg drops two mined posts, the next epoch queues behind their nonces instead of locking them out', async () => {
     const journal = new MemoryPostJournal();
     const logs: Record<string, unknown>[] = [];
-    const rootOf = async (e: bigint) => ((await dist.getFunction('rootOf')(e)) as { root: string }).root;
     const p8 = payload(8n, keccak256('0x08'), 1700n);
     const p9 = payload(9n, keccak256('0x09'), 1800n);
     const p10 = payload(10n, keccak256('0x0a'), 1900n);
-    const snapshot = await anvil.rpc<string>('evm_snapshot');
-    await poster({ journal }).post(p8);
-    await poster({ journal }).post(p9);
-    const nonceBefore = await provider.getTransactionCount(sender.address);
+    const nonceBefore = (await provider.getTransactionCount(sender.address)) + 2;
     // The reorg: both blocks are gone, and with them the nonces of our two posts.
-    expect(await anvil.rpc<boolean>('evm_revert', [snapshot])).toBe(true);
+    await postThenReorg(journal, p8, p9);
+    expect((await journal.load(9n))!.nonce).toBe(nonceBefore - 1);
     expect(await provider.getTransactionCount(sender.address)).toBe(nonceBefore - 2);
     expect(await rootOf(8n)).toBe(ZeroHash);
 
@@ -267,10 +275,10 @@ describe.skipIf(!ok)('RootPoster and claims on anvil', () => {
     // A 100 ms fee clock would bump within the wait if queued posts bumped; maxBumps keeps the bound
     // on waiting behind the gap (bumpAfterMs × (maxBumps + 1) = 10 s) far from this test's pace.
     const later = poster({ journal, log: (e) => logs.push(e), bumpAfterMs: 100, maxBumps: 99 }).post(p10, async () => void vanishedChecks++);
-    for (let i = 0; i < 200 && (await journal.load(10n)) === undefined; i++) await new Promise((r) => setTimeout(r, 25));
+    await until(async () => (await journal.load(10n)) !== undefined);
     expect((await journal.load(10n))!.nonce).toBe(nonceBefore);
     // The wait keeps asking the caller about earlier roots, and bumps no fee: none would help.
-    for (let i = 0; i < 200 && vanishedChecks < 5; i++) await new Promise((r) => setTimeout(r, 25));
+    await until(() => vanishedChecks >= 5);
     expect(vanishedChecks).toBeGreaterThanOrEqual(5);
     expect(await rootOf(10n)).toBe(ZeroHash); // queued behind nonces nonceBefore-2 and -1
     expect(logs.some((l) => l['event'] === 'nonce-after-previous')).toBe(true);
@@ -286,34 +294,32 @@ describe.skipIf(!ok)('RootPoster and claims on anvil', () => {
 
   it('ends the wait with the precondition error when an earlier root is gone', async () => {
     const journal = new MemoryPostJournal();
-    const snapshot = await anvil.rpc<string>('evm_snapshot');
-    await poster({ journal }).post(payload(11n, keccak256('0x0b'), 2000n));
-    expect(await anvil.rpc<boolean>('evm_revert', [snapshot])).toBe(true);
+    const p11 = payload(11n, keccak256('0x0b'), 2000n);
+    const p12 = payload(12n, keccak256('0x0c'), 2100n);
+    await postThenReorg(journal, p11);
     let calls = 0;
     const gone = async () => {
       // The first call is the poster's check before its attempt; the caller learns of the reorg later.
       if (calls++ > 0) throw new PulseError('CHAIN_ROOT_VANISHED', 'epoch 11 lost its root');
     };
-    await expect(poster({ journal }).post(payload(12n, keccak256('0x0c'), 2100n), gone)).rejects.toSatisfy((e) => isPulseError(e, 'CHAIN_ROOT_VANISHED'));
-    expect((await dist.getFunction('rootOf')(12n)).root).toBe(ZeroHash);
-    await poster({ journal }).post(payload(11n, keccak256('0x0b'), 2000n));
+    await expect(poster({ journal }).post(p12, gone)).rejects.toSatisfy((e) => isPulseError(e, 'CHAIN_ROOT_VANISHED'));
+    expect(await rootOf(12n)).toBe(ZeroHash);
+    await poster({ journal }).post(p11);
     // Epoch 12's queued transaction follows epoch 11's once it is back.
-    for (let i = 0; i < 100 && (await dist.getFunction('rootOf')(12n)).root === ZeroHash; i++) await new Promise((r) => setTimeout(r, 50));
-    expect((await dist.getFunction('rootOf')(12n)).root).toBe(keccak256('0x0c'));
-    expect((await poster({ journal }).post(payload(12n, keccak256('0x0c'), 2100n))).status).toBe('already-posted');
+    await until(async () => (await rootOf(12n)) !== ZeroHash);
+    expect(await rootOf(12n)).toBe(p12.root);
+    expect((await poster({ journal }).post(p12)).status).toBe('already-posted');
   });
 
   it('refuses to post past an earlier journaled root of another sender that is off chain', async () => {
     const journal = new MemoryPostJournal();
     const p13 = payload(13n, keccak256('0x0d'), 2200n);
     const p14 = payload(14n, keccak256('0x0e'), 2300n);
-    const snapshot = await anvil.rpc<string>('evm_snapshot');
-    await poster({ journal }).post(p13);
-    expect(await anvil.rpc<boolean>('evm_revert', [snapshot])).toBe(true);
+    await postThenReorg(journal, p13);
     // A rotated key cannot be ordered after the old key's nonce: it waits for epoch 13 instead.
     const rotated = new Wallet(anvil.keys[4]!, provider);
     await expect(poster({ journal, sender: rotated }).post(p14)).rejects.toSatisfy((e) => isPulseError(e, 'CHAIN_ROOT_VANISHED'));
-    expect((await dist.getFunction('rootOf')(14n)).root).toBe(ZeroHash);
+    expect(await rootOf(14n)).toBe(ZeroHash);
     await poster({ journal }).post(p13);
     expect((await poster({ journal, sender: rotated }).post(p14)).status).toBe('posted');
   });
@@ -322,15 +328,13 @@ describe.skipIf(!ok)('RootPoster and claims on anvil', () => {
     const journal = new MemoryPostJournal();
     const p15 = payload(15n, keccak256('0x0f'), 2400n);
     const p16 = payload(16n, keccak256('0x10'), 2500n);
-    const snapshot = await anvil.rpc<string>('evm_snapshot');
-    await poster({ journal }).post(p15);
-    expect(await anvil.rpc<boolean>('evm_revert', [snapshot])).toBe(true);
+    await postThenReorg(journal, p15);
     const logs: Record<string, unknown>[] = [];
     await expect(poster({ journal, bumpAfterMs: 150, maxBumps: 1, log: (e) => logs.push(e) }).post(p16)).rejects.toThrow(/CHAIN_NOT_MINED.*waits behind an earlier nonce/);
     expect(logs.filter((l) => l['event'] === 'fee-bump')).toEqual([]);
     // Once epoch 15 is back, 16's journaled transaction follows it, and a second call finds it.
     await poster({ journal }).post(p15);
-    for (let i = 0; i < 100 && (await dist.getFunction('rootOf')(16n)).root === ZeroHash; i++) await new Promise((r) => setTimeout(r, 50));
+    await until(async () => (await rootOf(16n)) !== ZeroHash);
     expect((await poster({ journal }).post(p16)).status).toBe('already-posted');
   });
 });
